@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Assemble L1's initramfs: busybox-static, the init script, the kernel's
+# modules (KVM is loaded by modprobe), the static test programs and the
+# suites list.
+#
+#   mkinitramfs.sh OUT.cpio MODULES_DIR SELFTESTS_DIR
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$1 mods=$2 tests=$3
+die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
+
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] || die "busybox not found: apt-get install busybox-static"
+file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+	ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
+	die "$busybox is not static: apt-get install busybox-static"
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,tests,lib}
+cp "$busybox" "$root/bin/busybox"
+install -m 0755 "$top/tests/initramfs/init" "$root/init"
+
+cp -a "$mods/lib/modules" "$root/lib/"
+ver=$(ls "$root/lib/modules")
+depmod -b "$root" "$ver"
+
+cp -a "$tests/kvm" "$root/tests/kvm"
+find "$root/tests/kvm" \( -name '*.o' -o -name '*.d' -o -name '*.a' \) -delete
+find "$root/tests/kvm" -type d -empty -delete
+[ -d "$tests/tools" ] && cp -a "$tests/tools" "$root/tests/tools"
+
+cp "$top/tests/suites.conf" "$root/tests/suites.conf"
+if [ "${GMEMPV_INJECT_FAILURE:-0}" = 1 ]; then
+	mkdir -p "$root/tests/harness"
+	install -m 0755 "$top/tests/harness/inject-failure.sh" "$root/tests/harness/"
+	echo "harness/injected_failure 30 harness/inject-failure.sh" >> "$root/tests/suites.conf"
+fi
+
+# Every program the suites name must be there.
+while read -r name limit prog args; do
+	case "$name" in ''|\#*|@*) continue ;; esac
+	[ -x "$root/tests/$prog" ] || die "suite $name: /tests/$prog was not built"
+done < "$root/tests/suites.conf"
+
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "  INITRAMFS $out ($(du -h "$out" | cut -f1))"

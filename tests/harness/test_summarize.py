@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Tests of scripts/summarize.py: a wrong count here would make `make check`
+lie, so every rule of its docstring has a case.  Prints TAP."""
+
+import io
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'scripts'))
+import summarize  # noqa: E402
+
+
+def run(results, console=''):
+    out = io.StringIO()
+    return summarize.summarize(results, console, out=out), out.getvalue()
+
+
+def framed(*suites, done=True):
+    text = 'GMEMPV-BEGIN check\n'
+    for name, body, rc in suites:
+        text += 'GMEMPV-SUITE-BEGIN %s\n%sGMEMPV-SUITE-END %s rc=%d\n' % (name, body, name, rc)
+    return text + ('GMEMPV-DONE\n' if done else '')
+
+
+KUNIT = """KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: gmem_pv_range
+    # module: gmem_pv_range_test
+    1..3
+    ok 1 hint_for_alignment
+        KTAP version 1
+        # Subtest: next_chunk_splits
+        ok 1 one page
+        ok 2 one aligned 2M
+    # next_chunk_splits: pass:2 fail:0 skip:0 total:2
+    ok 2 next_chunk_splits
+    %s 3 contig_runs
+# gmem_pv_range: pass:2 fail:1 skip:0 total:3
+%s 1 gmem_pv_range
+"""
+
+KSFT = """TAP version 13
+1..3
+# Starting 3 tests
+ok 1 create
+ok 2 mmap # SKIP no THP
+%s 3 convert
+# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0
+"""
+
+
+class Counting(unittest.TestCase):
+    def test_all_pass(self):
+        (p, f, s), _ = run(framed(('kunit/gmem_pv_range', KUNIT % ('ok', 'ok'), 0),
+                                  ('upstream/plain', 'hello\n', 0)))
+        # 3 KUnit cases + 1 plain suite + the kernel-log case
+        self.assertEqual((p, f, s), (5, 0, 0))
+
+    def test_kunit_case_failure_counts_once(self):
+        (p, f, s), out = run(framed(('kunit/gmem_pv_range', KUNIT % ('not ok', 'not ok'), 0)))
+        self.assertEqual((p, f), (3, 1))
+        self.assertIn('not ok: contig_runs', out)
+
+    def test_kselftest_skip_is_not_a_pass(self):
+        (p, f, s), _ = run(framed(('upstream/gm', KSFT % 'ok', 0)))
+        self.assertEqual((p, f, s), (3, 0, 1))
+
+    def test_kselftest_failure(self):
+        (p, f, s), _ = run(framed(('upstream/gm', KSFT % 'not ok', 1)))
+        self.assertEqual((p, f, s), (2, 1, 1))
+
+    def test_plain_suite_exit_status(self):
+        (p, f, s), out = run(framed(('a', '', 0), ('b', 'boom\n', 1)))
+        self.assertEqual((p, f), (2, 1))
+        self.assertIn('exit status 1', out)
+
+    def test_whole_suite_skip_fails_required_suite(self):
+        (p, f, s), out = run(framed(('a', 'no SVM\n', 4)))
+        self.assertEqual((p, f, s), (1, 1, 1))
+        self.assertIn('required suite skipped', out)
+
+    def test_timeout(self):
+        (p, f, s), out = run(framed(('a', 'ok 1 x\n', 137)))
+        self.assertEqual(f, 1)
+        self.assertIn('timeout', out)
+
+    def test_rc_disagrees_with_results(self):
+        (p, f, s), out = run(framed(('a', '1..1\nok 1 x\n', 2)))
+        self.assertEqual(f, 1)
+        self.assertIn('every result was ok', out)
+
+    def test_short_plan(self):
+        (p, f, s), out = run(framed(('a', '1..3\nok 1 x\nok 2 y\n', 0)))
+        self.assertEqual((p, f), (3, 1))
+        self.assertIn('plan said 3', out)
+
+    def test_suite_never_ended(self):
+        text = 'GMEMPV-BEGIN check\nGMEMPV-SUITE-BEGIN a\nok 1 x\n'
+        (p, f, s), out = run(text)
+        self.assertEqual(f, 2)          # the suite, and no DONE marker
+        self.assertIn('did not end', out)
+        self.assertIn('did not finish', out)
+
+    def test_nothing_ran(self):
+        (p, f, s), out = run('')
+        self.assertEqual((p, f), (0, 1))
+        self.assertIn('never started', out)
+
+    def test_last_line_format(self):
+        _, out = run(framed(('a', '', 0)))
+        self.assertRegex(out.splitlines()[-1], r'^\d+ passed, \d+ failed, \d+ skipped$')
+
+
+class Splats(unittest.TestCase):
+    def test_clean_log(self):
+        (p, f, s), _ = run(framed(('a', '', 0)), 'Linux version 7.3.4\nkvm_amd: Nested Paging enabled\n')
+        self.assertEqual(f, 0)
+
+    def test_warn_blamed_on_running_suite(self):
+        console = ('gmem-pv-init: suite upstream/x: start\n'
+                   '------------[ cut here ]------------\n'
+                   'WARNING: CPU: 1 PID: 80 at arch/x86/kvm/mmu/mmu.c:100 foo+0x1/0x2 [kvm]\n'
+                   'Call Trace:\n <TASK>\n</TASK>\n---[ end trace 0000000000000000 ]---\n')
+        (p, f, s), out = run(framed(('upstream/x', '', 0)), console)
+        self.assertEqual(f, 1)
+        self.assertIn('splat during upstream/x', out)
+
+    def test_each_kind(self):
+        for line in ('BUG: KASAN: slab-out-of-bounds in kvm_gmem_foo+0x10/0x20',
+                     'WARNING: possible circular locking dependency detected',
+                     'UBSAN: shift-out-of-bounds in virt/kvm/guest_memfd.c:12:3',
+                     'BUG: sleeping function called from invalid context at mm/x.c:1',
+                     'Oops: general protection fault, probably for non-canonical address',
+                     'Kernel panic - not syncing: Fatal exception'):
+            with self.subTest(line=line):
+                (p, f, s), _ = run(framed(('a', '', 0)), line + '\n')
+                self.assertEqual(f, 1)
+
+    def test_bare_stack_dump(self):
+        (p, f, s), out = run(framed(('a', '', 0)), 'CPU: 0 PID: 1\nCall Trace:\n <TASK>\n')
+        self.assertEqual(f, 1)
+        self.assertIn('stack dump', out)
+
+
+def main():
+    loader = unittest.TestLoader()
+    tests = [t for c in (Counting, Splats) for t in loader.loadTestsFromTestCase(c)]
+    print('TAP version 13')
+    print('1..%d' % len(tests))
+    failed = 0
+    for i, t in enumerate(tests, 1):
+        r = unittest.TestResult()
+        t.run(r)
+        if r.wasSuccessful():
+            print('ok %d %s' % (i, t.id().split('.', 1)[1]))
+        else:
+            failed += 1
+            print('not ok %d %s' % (i, t.id().split('.', 1)[1]))
+            for _, tb in r.failures + r.errors:
+                for line in tb.splitlines():
+                    print('# ' + line)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
