@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gmem-pv host: guest_memfd owns the private/shared state of its pages.
+ *
+ * With kvm.gmem_in_place_conversion=1, every guest_memfd created for a VM
+ * with private memory records, per page offset, whether the page is private
+ * or shared.  The state belongs to the file (the inode), not to a VM: every
+ * memslot bound to the file sees it, KVM's fault path reads it through
+ * kvm_mem_is_private(), host userspace can fault in shared pages only, and
+ * KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd converts ranges in place.
+ *
+ * The state is a maple tree of xa_mk_value(attributes) ranges indexed by page
+ * offset, with an entry for every offset below i_size and adjacent equal
+ * ranges merged, so a file in one state is a single entry.  Lookups are
+ * lockless (RCU); changes are made under the mapping's invalidate_lock held
+ * for write, which also keeps host userspace faults and fallocate() out while
+ * a range changes state.  KVM's own faults are kept out by the usual
+ * mmu_invalidate begin/end protocol.
+ */
+
+#include <linux/fs.h>
+#include <linux/kvm_host.h>
+#include <linux/maple_tree.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/folio_batch.h>
+#include <linux/swap.h>
+#include <linux/uaccess.h>
+
+#include "gmem_pv.h"
+
+/*
+ * Module-wide, as upstream's in-place conversion series does it: per-VM and
+ * per-guest_memfd private/shared tracking are mutually exclusive.  Off by
+ * default so that a 7.3 VMM, which calls KVM_SET_MEMORY_ATTRIBUTES on the
+ * VM, keeps working unchanged.
+ */
+bool kvm_gmem_in_place_conversion __read_mostly;
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_in_place_conversion);
+module_param_named(gmem_in_place_conversion, kvm_gmem_in_place_conversion,
+		   bool, 0444);
+
+#define GMEM_PV_SET2_FLAGS	(KVM_SET_MEMORY_ATTRIBUTES2_ZERO | \
+				 KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE)
+
+static struct maple_tree *gmem_pv_attributes(struct inode *inode)
+{
+	return &kvm_gmem_pv_inode(inode)->attributes;
+}
+
+void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
+{
+	mt_init_flags(&pv->attributes, MT_FLAGS_USE_RCU);
+	pv->owns_state = false;
+}
+
+void gmem_pv_inode_destroy(struct gmem_pv_inode *pv)
+{
+	mtree_destroy(&pv->attributes);
+}
+
+/**
+ * gmem_pv_inode_init() - give a new guest_memfd its initial state
+ * @kvm:	the VM the guest_memfd is created for
+ * @inode:	the guest_memfd's inode, i_size already set
+ * @flags:	the GUEST_MEMFD_FLAG_* it is created with
+ *
+ * Every page starts shared if the file is created with
+ * GUEST_MEMFD_FLAG_INIT_SHARED, private otherwise.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags)
+{
+	struct gmem_pv_inode *pv = kvm_gmem_pv_inode(inode);
+	pgoff_t nr = i_size_read(inode) >> PAGE_SHIFT;
+	unsigned long attrs = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	int r;
+
+	if (!kvm_gmem_pv_vm_owns_attributes(kvm))
+		return 0;
+
+	if (flags & GUEST_MEMFD_FLAG_INIT_SHARED)
+		attrs = 0;
+
+	r = mtree_store_range(&pv->attributes, 0, nr - 1, xa_mk_value(attrs),
+			      GFP_KERNEL_ACCOUNT);
+	if (r)
+		return r;
+
+	pv->owns_state = true;
+	return 0;
+}
+
+bool gmem_pv_owns_state(struct inode *inode)
+{
+	return kvm_gmem_pv_inode(inode)->owns_state;
+}
+
+/*
+ * A missing entry cannot happen below i_size; should it ever, private is the
+ * answer that keeps the host out.
+ */
+bool gmem_pv_index_is_private(struct inode *inode, pgoff_t index)
+{
+	void *entry = mtree_load(gmem_pv_attributes(inode), index);
+
+	return !entry || (xa_to_value(entry) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+}
+
+/**
+ * kvm_gmem_pv_is_private() - is a guest frame private, by its guest_memfd
+ * @kvm:	the VM, with kvm->srcu or slots_lock held
+ * @gfn:	the guest frame
+ *
+ * The backend of kvm_mem_is_private() for VMs whose guest_memfds own their
+ * state.  A gfn that no guest_memfd backs is shared.  The answer can be stale
+ * as soon as it is returned: callers validate it against mmu_invalidate_seq,
+ * which every conversion bumps.
+ *
+ * Return: true if @gfn is backed by a guest_memfd page in the private state.
+ */
+bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
+{
+	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
+	struct file *file;
+	bool private;
+
+	if (!slot || !kvm_slot_has_gmem(slot))
+		return false;
+
+	/* The slot's file may be closing: only a live file's inode will do. */
+	file = get_file_active(&slot->gmem.file);
+	if (!file)
+		return false;
+
+	private = gmem_pv_index_is_private(file_inode(file),
+					   gfn - slot->base_gfn + slot->gmem.pgoff);
+	fput(file);
+	return private;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_is_private);
+
+/**
+ * kvm_gmem_pv_check_extension() - gmem-pv's KVM_CHECK_EXTENSION answers
+ * @kvm:	the VM, or NULL for /dev/kvm
+ * @cap:	KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES or
+ *		KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
+ *
+ * Return: the supported attributes or flags, 0 where guest_memfd does not
+ * own the state.
+ */
+int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap)
+{
+	if (!kvm_gmem_pv_vm_owns_attributes(kvm))
+		return 0;
+
+	switch (cap) {
+	case KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES:
+		return KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	case KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS:
+		return GMEM_PV_SET2_FLAGS;
+	default:
+		return 0;
+	}
+}
+
+static bool gmem_pv_range_has_attributes(struct inode *inode, pgoff_t start,
+					 pgoff_t end, unsigned long attrs)
+{
+	MA_STATE(mas, gmem_pv_attributes(inode), start, start);
+	void *want = xa_mk_value(attrs), *entry;
+	bool same = true;
+
+	rcu_read_lock();
+	mas_for_each(&mas, entry, end - 1) {
+		if (entry != want) {
+			same = false;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return same;
+}
+
+/*
+ * Store @attrs for [@start, @end), widened over equal neighbours so that the
+ * tree keeps one entry per run of equal state.  Either the whole range is
+ * stored or, on -ENOMEM, nothing.
+ */
+static int gmem_pv_store(struct inode *inode, pgoff_t start, pgoff_t end,
+			 unsigned long attrs)
+{
+	MA_STATE(mas, gmem_pv_attributes(inode), start, start);
+	void *entry = xa_mk_value(attrs);
+	pgoff_t first = start, last = end - 1;
+	int r;
+
+	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
+
+	mas_lock(&mas);
+	if (start) {
+		mas_set(&mas, start - 1);
+		if (mas_walk(&mas) == entry)
+			first = mas.index;
+	}
+	mas_set(&mas, end);
+	if (mas_walk(&mas) == entry)
+		last = mas.last;
+
+	mas_set_range(&mas, first, last);
+	r = mas_store_gfp(&mas, entry, GFP_KERNEL_ACCOUNT);
+	mas_unlock(&mas);
+	return r;
+}
+
+/*
+ * Before a range becomes private, nothing but guest_memfd may hold its pages:
+ * a page pinned by GUP (O_DIRECT, vmsplice, vhost) or still mapped by a
+ * fault that raced with the unmap would leave the host a way in.  The page
+ * cache holds one reference per page, PG_private one, the batch one.
+ */
+static int gmem_pv_check_unreferenced(struct address_space *mapping,
+				      pgoff_t start, pgoff_t end,
+				      pgoff_t *err_index)
+{
+	enum lru_cache_drained drained = LRU_CACHE_NOT_DRAINED;
+	struct folio_batch fbatch;
+	pgoff_t index = start;
+	unsigned int i;
+	int r = 0;
+
+	folio_batch_init(&fbatch);
+	while (!r && filemap_get_folios(mapping, &index, end - 1, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			int own = folio_nr_pages(folio) +
+				  folio_test_private(folio) + 1;
+
+			/* The per-CPU LRU batches hold references too. */
+			lru_cache_drain_for_folio(folio, 1, &drained);
+			if (folio_mapped(folio) || folio_ref_count(folio) != own) {
+				*err_index = max(start, folio->index);
+				r = -EAGAIN;
+				break;
+			}
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return r;
+}
+
+static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
+			       pgoff_t end)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = start, i;
+	unsigned int n;
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(mapping, &index, end - 1, &fbatch)) {
+		for (n = 0; n < folio_batch_count(&fbatch); n++) {
+			struct folio *folio = fbatch.folios[n];
+			pgoff_t last = min(end, folio_next_index(folio));
+
+			folio_lock(folio);
+			for (i = max(start, folio->index); i < last; i++)
+				clear_highpage(folio_file_page(folio, i));
+			folio_unlock(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+}
+
+/**
+ * gmem_pv_convert() - change the state of a range of a guest_memfd
+ * @inode:	the guest_memfd's inode
+ * @start:	first page offset
+ * @end:	page offset after the range
+ * @attrs:	0 (shared) or KVM_MEMORY_ATTRIBUTE_PRIVATE
+ * @flags:	KVM_SET_MEMORY_ATTRIBUTES2_* content mode
+ * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
+ *
+ * All or nothing: on error no page changed state.  Shared -> private first
+ * takes every host userspace mapping of the range away and fails with
+ * -EAGAIN if any page is still referenced from outside guest_memfd.  Then
+ * KVM's mappings of the old state are zapped, the new state is stored, and
+ * the invalidation ends, which sends racing KVM faults round again.
+ *
+ * Return: 0, -EAGAIN or -ENOMEM.
+ */
+static int gmem_pv_convert(struct inode *inode, pgoff_t start, pgoff_t end,
+			   unsigned long attrs, u64 flags, pgoff_t *err_index)
+{
+	struct address_space *mapping = inode->i_mapping;
+	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	int r = 0;
+
+	filemap_invalidate_lock(mapping);
+
+	if (gmem_pv_range_has_attributes(inode, start, end, attrs))
+		goto out;
+
+	if (to_private) {
+		unmap_mapping_pages(mapping, start, end - start, false);
+		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
+		if (r)
+			goto out;
+	}
+
+	kvm_gmem_invalidate_range_start(inode, start, end,
+					to_private ? KVM_FILTER_SHARED :
+						     KVM_FILTER_PRIVATE);
+	r = gmem_pv_store(inode, start, end, attrs);
+	if (r)
+		*err_index = start;
+	else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+		gmem_pv_zero_range(mapping, start, end);
+	kvm_gmem_invalidate_range_end(inode, start, end);
+out:
+	filemap_invalidate_unlock(mapping);
+	return r;
+}
+
+static int gmem_pv_check_attributes(struct inode *inode,
+				    const struct kvm_memory_attributes2 *attrs)
+{
+	u64 modes = attrs->flags & GMEM_PV_SET2_FLAGS;
+	unsigned int i;
+
+	if (attrs->flags & ~GMEM_PV_SET2_FLAGS)
+		return -EINVAL;
+	/* At most one content mode. */
+	if (modes & (modes - 1))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(attrs->reserved); i++) {
+		if (attrs->reserved[i])
+			return -EINVAL;
+	}
+	if (attrs->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE)
+		return -EINVAL;
+	if (!attrs->size || attrs->offset + attrs->size < attrs->offset)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(attrs->offset) || !PAGE_ALIGNED(attrs->size))
+		return -EINVAL;
+	if (attrs->offset + attrs->size > i_size_read(inode))
+		return -EINVAL;
+	return 0;
+}
+
+static long gmem_pv_set_attributes(struct file *file,
+				   struct kvm_memory_attributes2 __user *uattrs)
+{
+	struct inode *inode = file_inode(file);
+	struct kvm_memory_attributes2 attrs;
+	pgoff_t err_index = 0;
+	long r;
+
+	if (copy_from_user(&attrs, uattrs, sizeof(attrs)))
+		return -EFAULT;
+
+	r = gmem_pv_check_attributes(inode, &attrs);
+	if (r)
+		return r;
+
+	r = gmem_pv_convert(inode, attrs.offset >> PAGE_SHIFT,
+			    (attrs.offset + attrs.size) >> PAGE_SHIFT,
+			    attrs.attributes, attrs.flags, &err_index);
+	if ((r == -EAGAIN || r == -ENOMEM) &&
+	    put_user((u64)err_index << PAGE_SHIFT, &uattrs->error_offset))
+		return -EFAULT;
+	return r;
+}
+
+/**
+ * gmem_pv_ioctl() - guest_memfd file ioctls
+ * @file:	a guest_memfd
+ * @ioctl:	KVM_SET_MEMORY_ATTRIBUTES2
+ * @arg:	struct kvm_memory_attributes2 __user *
+ *
+ * Return: as documented for KVM_SET_MEMORY_ATTRIBUTES2; -ENOTTY for other
+ * ioctls and for guest_memfds that do not own their state.
+ */
+long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg)
+{
+	if (ioctl != KVM_SET_MEMORY_ATTRIBUTES2 ||
+	    !gmem_pv_owns_state(file_inode(file)))
+		return -ENOTTY;
+
+	return gmem_pv_set_attributes(file, (void __user *)arg);
+}

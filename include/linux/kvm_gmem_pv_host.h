@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * gmem-pv host: what KVM's common code and MMU need to know about
+ * guest_memfd-owned private/shared state.  Included by <linux/kvm_host.h>,
+ * after kvm_arch_has_private_mem(); not to be included on its own.
+ */
+#ifndef __LINUX_KVM_GMEM_PV_HOST_H
+#define __LINUX_KVM_GMEM_PV_HOST_H
+
+#include <linux/types.h>
+#include <linux/kvm_types.h>
+
+struct kvm;
+
+#ifdef CONFIG_KVM_GMEM_PV
+extern bool kvm_gmem_in_place_conversion;
+
+/**
+ * kvm_gmem_pv_vm_owns_attributes() - do @kvm's guest_memfds own its state
+ * @kvm:	the VM, or NULL for the system-wide answer (/dev/kvm)
+ *
+ * Return: true if the private/shared state of @kvm's memory is kept in its
+ * guest_memfds (kvm.gmem_in_place_conversion=1 and a VM type with private
+ * memory), false if it is the VM's memory attributes, as in upstream 7.3.
+ */
+static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
+{
+	if (!kvm_gmem_in_place_conversion)
+		return false;
+
+	return !kvm || kvm_arch_has_private_mem(kvm);
+}
+
+bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn);
+int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap);
+#else
+static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
+{
+	return false;
+}
+
+static inline bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
+{
+	return false;
+}
+#endif /* CONFIG_KVM_GMEM_PV */
+
+#endif /* __LINUX_KVM_GMEM_PV_HOST_H */

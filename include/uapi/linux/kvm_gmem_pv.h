@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * gmem-pv: guest_memfd-owned private/shared state and in-place conversion.
+ *
+ * Included by <linux/kvm.h>; do not include directly.  The ABI follows the
+ * upstream "guest_memfd in-place conversion" series (KVM_SET_MEMORY_ATTRIBUTES2
+ * on the guest_memfd fd); see Documentation/virt/gmem-pv/memory-attributes.rst
+ * for the semantics and for every place where gmem-pv differs from it.
+ */
+#ifndef _UAPI_LINUX_KVM_GMEM_PV_H
+#define _UAPI_LINUX_KVM_GMEM_PV_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+/*
+ * KVM_CHECK_EXTENSION on /dev/kvm or a VM: the attributes that
+ * KVM_SET_MEMORY_ATTRIBUTES2 accepts on a guest_memfd of that VM
+ * (KVM_MEMORY_ATTRIBUTE_PRIVATE), or 0 when guest_memfd does not own the
+ * private/shared state (kvm.gmem_in_place_conversion=0, or a VM without
+ * private memory).
+ */
+#define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES	252
+/*
+ * KVM_CHECK_EXTENSION: the KVM_SET_MEMORY_ATTRIBUTES2_* flags accepted,
+ * 0 where KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES is 0.
+ */
+#define KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS	253
+
+/**
+ * struct kvm_memory_attributes2 - set the attributes of a guest_memfd range
+ * @offset:	byte offset of the range in the guest_memfd, page aligned
+ * @address:	alias of @offset, for layout compatibility with
+ *		struct kvm_memory_attributes
+ * @size:	size of the range in bytes, page aligned, not zero
+ * @attributes:	the new attributes of every page in the range: 0 (shared)
+ *		or KVM_MEMORY_ATTRIBUTE_PRIVATE
+ * @flags:	at most one content mode, KVM_SET_MEMORY_ATTRIBUTES2_ZERO or
+ *		KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE; 0 is the platform default,
+ *		which preserves contents on KVM_X86_SW_PROTECTED_VM
+ * @error_offset: out: on EAGAIN, the file offset of the first page that has
+ *		references beyond guest_memfd's own; on ENOMEM, @offset
+ * @reserved:	must be zero
+ *
+ * Issued with KVM_SET_MEMORY_ATTRIBUTES2 on a guest_memfd file descriptor.
+ * The conversion is all-or-nothing: on any error no page changed state.
+ */
+struct kvm_memory_attributes2 {
+	union {
+		__u64 address;
+		__u64 offset;
+	};
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+	__u64 error_offset;
+	__u64 reserved[11];
+};
+
+/* Content modes for struct kvm_memory_attributes2.flags. */
+#define KVM_SET_MEMORY_ATTRIBUTES2_ZERO		(1ULL << 0)
+#define KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE	(1ULL << 1)
+
+/* On a guest_memfd fd.  Same number as KVM_SET_MEMORY_ATTRIBUTES, other size/dir. */
+#define KVM_SET_MEMORY_ATTRIBUTES2	_IOWR(0xAE, 0xd2, struct kvm_memory_attributes2)
+
+#endif /* _UAPI_LINUX_KVM_GMEM_PV_H */
