@@ -7,8 +7,8 @@
 #
 #   run-l1.sh MODE BZIMAGE INITRAMFS OUTDIR
 #
-# GMEMPV_ONLY=PATTERN (a shell glob, e.g. 'gmem_pv/*') runs only the suites
-# whose names match, for quick iterations; it is not a full check.
+# GMEMPV_ONLY=GLOBS (comma-separated shell globs, e.g. 'gmem_pv/*,*in_place')
+# runs only the suites whose names match, for quick iterations; it is not a full check.
 # GMEMPV_QEMU_TIMEOUT (seconds, default 2400) bounds the whole run; the
 # suites have their own timeouts inside.  GMEMPV_QEMU_MEM / GMEMPV_QEMU_SMP
 # size the machine.
