@@ -109,45 +109,50 @@ static void next_chunk_splits(struct kunit *test)
 }
 
 /*
- * Walk many ranges and check the invariants the driver relies on: chunks
- * tile the range exactly, every hint is truthful for its chunk, and no page
- * that could have been covered by a larger hint got a smaller one.
+ * Check the invariants the driver relies on for one range: chunks tile it
+ * exactly, every hint is truthful for its chunk, no page that could have
+ * been covered by a larger hint got a smaller one, and no two calls in a row
+ * could have been one.
  */
+static void check_chunk_invariants(struct kunit *test, u64 start, u64 end,
+				   unsigned int max_hint)
+{
+	unsigned int calls = 0, prev_hint = UINT_MAX;
+	struct gmem_pv_chunk c;
+	u64 gpa = start, size;
+
+	while (gpa < end) {
+		KUNIT_ASSERT_EQ(test, gmem_pv_next_chunk(gpa, end, max_hint, &c), 0);
+		size = c.npages * SZ_4K;
+		KUNIT_ASSERT_EQ(test, c.gpa, gpa);
+		KUNIT_ASSERT_LE(test, c.hint, max_hint);
+		KUNIT_EXPECT_EQ(test, gmem_pv_hint_for(c.gpa, size, c.hint), c.hint);
+		if (c.hint == H4K && max_hint >= H2M)
+			KUNIT_EXPECT_GT(test, ALIGN(gpa, SZ_2M) + SZ_2M, gpa + size);
+		if (c.hint == H2M && max_hint >= H1G)
+			KUNIT_EXPECT_GT(test, ALIGN(gpa, SZ_1G) + SZ_1G, gpa + size);
+		KUNIT_EXPECT_NE(test, c.hint, prev_hint);
+		prev_hint = c.hint;
+		gpa += size;
+		calls++;
+	}
+	KUNIT_EXPECT_EQ(test, gpa, end);
+	KUNIT_EXPECT_LE(test, calls, 5);
+}
+
 static void next_chunk_invariants(struct kunit *test)
 {
 	static const u64 offs[] = { 0, SZ_4K, SZ_2M - SZ_4K, SZ_2M, SZ_2M + SZ_4K,
 				    SZ_1G - SZ_2M, SZ_1G - SZ_4K, SZ_1G, SZ_1G + SZ_2M };
 	unsigned int a, b, max_hint;
 
-	for (max_hint = H4K; max_hint <= H1G; max_hint++)
-	for (a = 0; a < ARRAY_SIZE(offs); a++)
-	for (b = 0; b < ARRAY_SIZE(offs); b++) {
-		u64 start = SZ_1G + offs[a], end = 3ULL * SZ_1G + offs[b];
-		unsigned int calls = 0, prev_hint = UINT_MAX;
-		struct gmem_pv_chunk c;
-		u64 gpa = start;
-
-		while (gpa < end) {
-			u64 size;
-
-			KUNIT_ASSERT_EQ(test, gmem_pv_next_chunk(gpa, end, max_hint, &c), 0);
-			size = c.npages * SZ_4K;
-			KUNIT_ASSERT_EQ(test, c.gpa, gpa);
-			KUNIT_ASSERT_LE(test, c.hint, max_hint);
-			KUNIT_EXPECT_EQ(test, gmem_pv_hint_for(c.gpa, size, c.hint), c.hint);
-			/* No chunk contains a whole aligned region of the next size. */
-			if (c.hint == H4K && max_hint >= H2M)
-				KUNIT_EXPECT_GT(test, ALIGN(gpa, SZ_2M) + SZ_2M, gpa + size);
-			if (c.hint == H2M && max_hint >= H1G)
-				KUNIT_EXPECT_GT(test, ALIGN(gpa, SZ_1G) + SZ_1G, gpa + size);
-			/* Two calls in a row with one hint could have been one. */
-			KUNIT_EXPECT_NE(test, c.hint, prev_hint);
-			prev_hint = c.hint;
-			gpa += size;
-			calls++;
+	for (max_hint = H4K; max_hint <= H1G; max_hint++) {
+		for (a = 0; a < ARRAY_SIZE(offs); a++) {
+			for (b = 0; b < ARRAY_SIZE(offs); b++)
+				check_chunk_invariants(test, SZ_1G + offs[a],
+						       3ULL * SZ_1G + offs[b],
+						       max_hint);
 		}
-		KUNIT_EXPECT_EQ(test, gpa, end);
-		KUNIT_EXPECT_LE(test, calls, 5);
 	}
 }
 
@@ -185,6 +190,7 @@ static struct kunit_suite gmem_pv_range_suite = {
 	.name = "gmem_pv_range",
 	.test_cases = gmem_pv_range_cases,
 };
+
 kunit_test_suite(gmem_pv_range_suite);
 
 MODULE_DESCRIPTION("KUnit tests for gmem-pv range splitting");
