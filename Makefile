@@ -107,7 +107,7 @@ check: initramfs
 	@$(MAKE) -s harness
 	@scripts/run-l1.sh check $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/check
 	@cat $(BUILD)/harness.log $(BUILD)/check/results.log > $(BUILD)/check/all.log
-	@python3 scripts/summarize.py $(BUILD)/check/all.log $(BUILD)/check/console.log
+	@python3 scripts/summarize.py $(BUILD)/check/all.log $(BUILD)/check/console.log $(SUITES)
 
 run: initramfs
 	@scripts/run-l1.sh run $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/run

@@ -11,13 +11,14 @@
 # runs only the suites whose names match, for quick iterations; it is not a full check.
 # GMEMPV_QEMU_TIMEOUT (seconds, default 2400) bounds the whole run; the
 # suites have their own timeouts inside.  GMEMPV_QEMU_MEM / GMEMPV_QEMU_SMP
-# size the machine.
+# size the machine; GMEMPV_QEMU_ACCEL is the -accel argument.
 set -euo pipefail
 
 mode=$1 kernel=$2 initrd=$3 outdir=$4
 limit=${GMEMPV_QEMU_TIMEOUT:-2400}
 mem=${GMEMPV_QEMU_MEM:-4G}
 smp=${GMEMPV_QEMU_SMP:-2}
+accel=${GMEMPV_QEMU_ACCEL:-tcg}
 
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "run-l1: error: qemu-system-x86_64 not found: apt-get install qemu-system-x86" >&2; exit 1; }
@@ -27,9 +28,9 @@ rm -f "$outdir/console.log" "$outdir/results.log"
 : > "$outdir/results.log"
 
 start=$(date +%s)
-echo "  QEMU    L1: TCG -cpu EPYC,+svm,+npt -smp $smp -m $mem (mode=$mode, limit ${limit}s)"
+echo "  QEMU    L1: -accel $accel -cpu EPYC,+svm,+npt -smp $smp -m $mem (mode=$mode, limit ${limit}s)"
 timeout -s KILL "$limit" qemu-system-x86_64 \
-	-accel tcg -cpu EPYC,+svm,+npt -smp "$smp" -m "$mem" \
+	-accel "$accel" -cpu EPYC,+svm,+npt -smp "$smp" -m "$mem" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic no_hash_pointers kasan.fault=report gmempv.mode=$mode${GMEMPV_ONLY:+ gmempv.only=$GMEMPV_ONLY}" \
 	-display none -monitor none -no-reboot \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Count the test cases of a gmem-pv test-machine run.
 
-    summarize.py RESULTS_LOG CONSOLE_LOG [--required-skips-fail]
+    summarize.py RESULTS_LOG CONSOLE_LOG [SUITES_CONF]
 
 RESULTS_LOG is what L1's init wrote to ttyS1 (suites framed by GMEMPV-*
 markers, see tests/initramfs/init); CONSOLE_LOG is the kernel log from ttyS0.
@@ -19,6 +19,8 @@ Counting, per test case:
     the console log is one failed case per splat, named after the suite that
     was running.
   * A run without the GMEMPV-DONE marker is one more failed case.
+  * With SUITES_CONF, a suite it lists that neither ran nor was left out by
+    GMEMPV_ONLY (GMEMPV-SUITE-NOT-SELECTED, counted as skipped) fails.
 
 Prints a line per suite and ends with 'N passed, N failed, N skipped'.
 Exit status: 0 if nothing failed, 1 otherwise.
@@ -60,6 +62,7 @@ class Suite:
         self.failed = 0
         self.skipped = 0
         self.notes = []
+        self.not_selected = False
 
     def fail(self, why):
         self.failed += 1
@@ -76,6 +79,12 @@ def parse_results(text):
             began = True
         elif line.startswith('GMEMPV-DONE'):
             done = True
+        elif line.startswith('GMEMPV-SUITE-NOT-SELECTED '):
+            s = Suite(line.split(None, 1)[1].strip())
+            s.skipped = 1
+            s.notes.append('not selected (GMEMPV_ONLY): this is not a full check')
+            s.not_selected = True
+            suites.append(s)
         elif line.startswith('GMEMPV-SUITE-BEGIN '):
             cur = Suite(line.split(None, 1)[1].strip())
             suites.append(cur)
@@ -177,10 +186,29 @@ def find_splats(console):
     return splats
 
 
-def summarize(results_text, console_text, out=sys.stdout):
+def expected_suites(conf_text):
+    """The suite names a suites.conf lists, in order."""
+    names = []
+    for line in conf_text.splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith('#') and not fields[0].startswith('@'):
+            names.append(fields[0])
+    return names
+
+
+def summarize(results_text, console_text, out=sys.stdout, expected=()):
     suites, began, done = parse_results(results_text)
+    seen = {s.name for s in suites}
+    for name in expected:
+        if name not in seen and began:
+            s = Suite(name)
+            s.rc = 0
+            s.fail('listed in suites.conf but never reported')
+            s.not_selected = True
+            suites.append(s)
     for s in suites:
-        count_suite(s, kunit=s.name.startswith('kunit/'))
+        if not s.not_selected:
+            count_suite(s, kunit=s.name.startswith('kunit/'))
 
     extra = Suite('kernel-log')
     for where, line in find_splats(console_text):
@@ -209,9 +237,13 @@ def summarize(results_text, console_text, out=sys.stdout):
 
 
 def main(argv):
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         return 2
+    expected = ()
+    if len(argv) == 4:
+        with open(argv[3]) as f:
+            expected = expected_suites(f.read())
     with open(argv[1], errors='replace') as f:
         results = f.read()
     try:
@@ -219,7 +251,7 @@ def main(argv):
             console = f.read()
     except FileNotFoundError:
         console = ''
-    _, failed, _ = summarize(results, console)
+    _, failed, _ = summarize(results, console, expected=expected)
     return 1 if failed else 0
 
 

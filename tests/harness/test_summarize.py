@@ -109,6 +109,21 @@ class Counting(unittest.TestCase):
         self.assertEqual((p, f), (0, 1))
         self.assertIn('never started', out)
 
+    def test_not_selected_is_skipped(self):
+        text = framed(('a', '', 0)).replace('GMEMPV-DONE', 'GMEMPV-SUITE-NOT-SELECTED b\nGMEMPV-DONE')
+        out = io.StringIO()
+        p, f, s = summarize.summarize(text, '', out=out, expected=['a', 'b'])
+        self.assertEqual((p, f, s), (2, 0, 1))
+        self.assertIn('not a full check', out.getvalue())
+
+    def test_listed_suite_that_never_ran_fails(self):
+        out = io.StringIO()
+        p, f, s = summarize.summarize(framed(('a', '', 0)), '', out=out,
+                                      expected=summarize.expected_suites(
+                                          '# c\n@kvm x=1\na 10 kvm/a\nb 10 kvm/b\n'))
+        self.assertEqual(f, 1)
+        self.assertIn('never reported', out.getvalue())
+
     def test_last_line_format(self):
         _, out = run(framed(('a', '', 0)))
         self.assertRegex(out.splitlines()[-1], r'^\d+ passed, \d+ failed, \d+ skipped$')
