@@ -7,10 +7,12 @@
 #ifndef __LINUX_KVM_GMEM_PV_HOST_H
 #define __LINUX_KVM_GMEM_PV_HOST_H
 
+#include <linux/errno.h>
 #include <linux/types.h>
 #include <linux/kvm_types.h>
 
 struct kvm;
+struct kvm_memory_slot;
 
 #ifdef CONFIG_KVM_GMEM_PV
 extern bool kvm_gmem_in_place_conversion;
@@ -33,7 +35,18 @@ static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
 
 bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn);
 int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap);
+int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
+			     bool private, unsigned int hint);
+int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
+				  void *data, int offset, int len, bool write);
 #else
+static inline int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot,
+						gfn_t gfn, void *data,
+						int offset, int len, bool write)
+{
+	return -ENOENT;
+}
+
 static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
 {
 	return false;

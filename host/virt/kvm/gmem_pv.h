@@ -15,11 +15,15 @@
  * @attributes:	the KVM_MEMORY_ATTRIBUTE_* of every page offset of the file,
  *		as xa_mk_value() ranges; adjacent equal ranges are merged, so
  *		a file in one state is one entry
+ * @hints:	the mapping-size hint the guest gave for each page offset
+ *		(KVM_MAP_GPA_RANGE_PAGE_SZ_*), as xa_mk_value() ranges; none
+ *		where it never hinted
  * @owns_state:	@attributes is authoritative: the file was created for a VM
  *		with private memory while kvm.gmem_in_place_conversion was on
  */
 struct gmem_pv_inode {
 	struct maple_tree attributes;
+	struct maple_tree hints;
 	bool owns_state;
 };
 
@@ -30,6 +34,7 @@ void kvm_gmem_invalidate_range_start(struct inode *inode, pgoff_t start,
 				     enum kvm_gfn_range_filter filter);
 void kvm_gmem_invalidate_range_end(struct inode *inode, pgoff_t start,
 				   pgoff_t end);
+struct folio *kvm_gmem_pv_get_folio(struct inode *inode, pgoff_t index);
 
 /* Provided by gmem_pv_attrs.c. */
 void gmem_pv_inode_alloc(struct gmem_pv_inode *pv);

@@ -19,6 +19,7 @@
  */
 
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/kvm_host.h>
 #include <linux/maple_tree.h>
 #include <linux/mm.h>
@@ -52,12 +53,14 @@ static struct maple_tree *gmem_pv_attributes(struct inode *inode)
 void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
 {
 	mt_init_flags(&pv->attributes, MT_FLAGS_USE_RCU);
+	mt_init_flags(&pv->hints, MT_FLAGS_USE_RCU);
 	pv->owns_state = false;
 }
 
 void gmem_pv_inode_destroy(struct gmem_pv_inode *pv)
 {
 	mtree_destroy(&pv->attributes);
+	mtree_destroy(&pv->hints);
 }
 
 /**
@@ -185,15 +188,15 @@ static bool gmem_pv_range_has_attributes(struct inode *inode, pgoff_t start,
 }
 
 /*
- * Store @attrs for [@start, @end), widened over equal neighbours so that the
- * tree keeps one entry per run of equal state.  Either the whole range is
- * stored or, on -ENOMEM, nothing.
+ * Store @value for [@start, @end) in @mt, widened over equal neighbours so
+ * that the tree keeps one entry per run of equal values.  Either the whole
+ * range is stored or, on -ENOMEM, nothing.
  */
-static int gmem_pv_store(struct inode *inode, pgoff_t start, pgoff_t end,
-			 unsigned long attrs)
+static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
+			 pgoff_t start, pgoff_t end, unsigned long value)
 {
-	MA_STATE(mas, gmem_pv_attributes(inode), start, start);
-	void *entry = xa_mk_value(attrs);
+	MA_STATE(mas, mt, start, start);
+	void *entry = xa_mk_value(value);
 	pgoff_t first = start, last = end - 1;
 	int r;
 
@@ -282,6 +285,7 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
  * @end:	page offset after the range
  * @attrs:	0 (shared) or KVM_MEMORY_ATTRIBUTE_PRIVATE
  * @flags:	KVM_SET_MEMORY_ATTRIBUTES2_* content mode
+ * @hint:	the guest's mapping-size hint to record for the range, or -1
  * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
  *
  * All or nothing: on error no page changed state.  Shared -> private first
@@ -293,7 +297,8 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
  * Return: 0, -EAGAIN or -ENOMEM.
  */
 static int gmem_pv_convert(struct inode *inode, pgoff_t start, pgoff_t end,
-			   unsigned long attrs, u64 flags, pgoff_t *err_index)
+			   unsigned long attrs, u64 flags, int hint,
+			   pgoff_t *err_index)
 {
 	struct address_space *mapping = inode->i_mapping;
 	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
@@ -314,13 +319,17 @@ static int gmem_pv_convert(struct inode *inode, pgoff_t start, pgoff_t end,
 	kvm_gmem_invalidate_range_start(inode, start, end,
 					to_private ? KVM_FILTER_SHARED :
 						     KVM_FILTER_PRIVATE);
-	r = gmem_pv_store(inode, start, end, attrs);
+	r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end, attrs);
 	if (r)
 		*err_index = start;
 	else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
 		gmem_pv_zero_range(mapping, start, end);
 	kvm_gmem_invalidate_range_end(inode, start, end);
 out:
+	/* Hints are advisory: one that cannot be stored is dropped. */
+	if (!r && hint >= 0)
+		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
+			      end, hint);
 	filemap_invalidate_unlock(mapping);
 	return r;
 }
@@ -368,12 +377,123 @@ static long gmem_pv_set_attributes(struct file *file,
 
 	r = gmem_pv_convert(inode, attrs.offset >> PAGE_SHIFT,
 			    (attrs.offset + attrs.size) >> PAGE_SHIFT,
-			    attrs.attributes, attrs.flags, &err_index);
+			    attrs.attributes, attrs.flags, -1, &err_index);
 	if ((r == -EAGAIN || r == -ENOMEM) &&
 	    put_user((u64)err_index << PAGE_SHIFT, &uattrs->error_offset))
 		return -EFAULT;
 	return r;
 }
+
+/**
+ * kvm_gmem_pv_convert_gfns() - convert guest frames in place, for the guest
+ * @kvm:	the VM, with kvm->srcu held; guest_memfd must own its state
+ * @gfn:	first frame
+ * @npages:	in: frames wanted; out: frames the call covered, at most up to
+ *		the end of @gfn's memslot
+ * @private:	convert to private (else shared)
+ * @hint:	the guest's mapping-size hint (KVM_MAP_GPA_RANGE_PAGE_SZ_*) to
+ *		record for the frames
+ *
+ * The in-kernel side of KVM_HC_MAP_GPA_RANGE: like KVM_SET_MEMORY_ATTRIBUTES2
+ * with the platform's default content mode on the guest_memfd range behind
+ * [@gfn, @gfn + *@npages) within one memslot, and the hint recorded even
+ * where the state does not change.
+ *
+ * Return: 0; -EFAULT if @gfn is not backed by a guest_memfd; -EAGAIN if a
+ * page is referenced by the host; -ENOMEM.  On error nothing was converted.
+ */
+int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
+			     bool private, unsigned int hint)
+{
+	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
+	pgoff_t index, err_index;
+	struct file *file;
+	int r;
+
+	if (!slot || !kvm_slot_has_gmem(slot))
+		return -EFAULT;
+
+	file = get_file_active(&slot->gmem.file);
+	if (!file)
+		return -EFAULT;
+
+	if (WARN_ON_ONCE(!gmem_pv_owns_state(file_inode(file)))) {
+		fput(file);
+		return -EFAULT;
+	}
+
+	*npages = min(*npages, slot->base_gfn + slot->npages - gfn);
+	index = gfn - slot->base_gfn + slot->gmem.pgoff;
+	r = gmem_pv_convert(file_inode(file), index, index + *npages,
+			    private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, 0, hint,
+			    &err_index);
+	fput(file);
+	return r;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_convert_gfns);
+
+/**
+ * kvm_gmem_pv_access_guest_page() - KVM's own access to guest memory
+ * @slot:	the memslot of @gfn, bound to a guest_memfd
+ * @gfn:	the guest frame
+ * @data:	source or destination
+ * @offset:	offset in the page
+ * @len:	bytes, within the page
+ * @write:	write @data to the page (else read it)
+ *
+ * KVM reads and writes guest memory itself (instruction fetch and operands
+ * for emulation, page-table walks, skipping an instruction without NRIPS)
+ * through the VMM's mapping, which refuses private pages.  For a private
+ * page, and for any page of a guest_memfd-only memslot, go through the
+ * guest_memfd folio instead: KVM, unlike host userspace, may see private
+ * memory of a software-protected VM.
+ *
+ * Return: 0; -ENOENT when the page is not guest_memfd's to serve (state not
+ * owned, or shared in a memslot with its own userspace mapping), so the
+ * caller goes the usual way; -EFAULT or -EHWPOISON.
+ */
+int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
+				  void *data, int offset, int len, bool write)
+{
+	struct folio *folio;
+	struct inode *inode;
+	struct file *file;
+	pgoff_t index;
+	void *va;
+	int r = 0;
+
+	file = get_file_active(&slot->gmem.file);
+	if (!file)
+		return -ENOENT;
+
+	inode = file_inode(file);
+	index = gfn - slot->base_gfn + slot->gmem.pgoff;
+	if (!gmem_pv_owns_state(inode) ||
+	    (!kvm_memslot_is_gmem_only(slot) &&
+	     !gmem_pv_index_is_private(inode, index))) {
+		r = -ENOENT;
+		goto out;
+	}
+
+	folio = kvm_gmem_pv_get_folio(inode, index);
+	if (IS_ERR(folio)) {
+		r = PTR_ERR(folio) == -EHWPOISON ? -EHWPOISON : -EFAULT;
+		goto out;
+	}
+
+	va = kmap_local_page(folio_file_page(folio, index));
+	if (write)
+		memcpy(va + offset, data, len);
+	else
+		memcpy(data, va + offset, len);
+	kunmap_local(va);
+	folio_unlock(folio);
+	folio_put(folio);
+out:
+	fput(file);
+	return r;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_access_guest_page);
 
 /**
  * gmem_pv_ioctl() - guest_memfd file ioctls

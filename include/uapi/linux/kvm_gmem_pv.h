@@ -27,6 +27,24 @@
  */
 #define KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS	253
 
+/*
+ * KVM_CHECK_EXTENSION: the valid KVM_ENABLE_CAP args[0] bits below, 0 where
+ * KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES is 0.  KVM_ENABLE_CAP on a VM:
+ * args[0] = KVM_GMEM_PV_HC_* flags; 0 turns the service off again.
+ */
+#define KVM_CAP_GMEM_PV_MAP_GPA_RANGE		254
+/* Service the guest's KVM_HC_MAP_GPA_RANGE in the kernel. */
+#define KVM_GMEM_PV_HC_ENABLE			(1ULL << 0)
+/* ... and after each conversion exit with KVM_EXIT_HYPERCALL (below). */
+#define KVM_GMEM_PV_HC_EXIT_ON_CONVERSION	(1ULL << 1)
+
+/*
+ * kvm_run.hypercall.flags bit of a KVM_EXIT_HYPERCALL that only reports a
+ * conversion the kernel has done (args[0..2]: gpa, pages, attributes of
+ * what it converted).  The VMM mirrors it and re-enters; ret is ignored.
+ */
+#define KVM_EXIT_HYPERCALL_GMEM_PV_CONVERTED	(1ULL << 63)
+
 /**
  * struct kvm_memory_attributes2 - set the attributes of a guest_memfd range
  * @offset:	byte offset of the range in the guest_memfd, page aligned
