@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gmem-pv: KVM_HC_MAP_GPA_RANGE serviced in the kernel.
+ *
+ * Needs kvm.gmem_in_place_conversion=1.  The guest converts its own
+ * guest_memfd-backed memory by hypercall and the host checks contents and
+ * its own access at every step; every bad request returns its documented
+ * code with RBX/RCX naming what was not converted and the VM keeps running;
+ * a 1 GiB range converts through restarts; two vCPUs convert and touch
+ * overlapping ranges; the optional exit after a conversion reports it; and
+ * with the capability off the upstream KVM_EXIT_HYPERCALL still happens.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+#include <linux/kvm_gmem_pv_para.h>
+#include <linux/sizes.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+#include "kselftest_harness.h"
+
+#define X86_FEATURE_KVM_GMEM_PV	KVM_X86_CPU_FEATURE(KVM_CPUID_FEATURES, 0, EAX, \
+						    KVM_FEATURE_GMEM_PV)
+#define TEST_GPA	SZ_4G
+#define TEST_SLOT	1
+#define PRIV		KVM_GMEM_PV_HC_PRIVATE
+#define H2M		KVM_MAP_GPA_RANGE_PAGE_SZ_2M
+#define H1G		KVM_MAP_GPA_RANGE_PAGE_SZ_1G
+
+static const struct vm_shape protected_shape = {
+	.mode = VM_MODE_DEFAULT,
+	.type = KVM_X86_SW_PROTECTED_VM,
+};
+
+/* What the guest reports back for one hypercall. */
+struct hc_result {
+	u64 ret, rbx, rcx;
+};
+
+/*
+ * KVM_HC_MAP_GPA_RANGE with the registers it leaves behind: RBX and RCX
+ * name what was not converted.
+ */
+static struct hc_result guest_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
+{
+	struct hc_result r;
+
+	asm volatile("test %[amd], %[amd]\n\t"
+		     "jnz 1f\n\t"
+		     "vmcall\n\t"
+		     "jmp 2f\n\t"
+		     "1: vmmcall\n\t"
+		     "2:"
+		     : "=a"(r.ret), "+b"(gpa), "+c"(npages)
+		     : "a"((u64)KVM_HC_MAP_GPA_RANGE), "d"(attrs),
+		       [amd] "r"(host_cpu_is_amd_compatible)
+		     : "memory");
+	r.rbx = gpa;
+	r.rcx = npages;
+	return r;
+}
+
+static void guest_map(u64 gpa, u64 npages, u64 attrs)
+{
+	struct hc_result r = guest_map_gpa_range(gpa, npages, attrs);
+
+	__GUEST_ASSERT(!r.ret, "map_gpa_range(0x%lx, %lu, 0x%lx) = %ld",
+		       gpa, npages, attrs, (long)r.ret);
+	__GUEST_ASSERT(!r.rcx, "%lu pages left", r.rcx);
+}
+
+static void guest_fill(u64 gpa, u64 size, u8 expect, u8 fill)
+{
+	u8 *mem = (u8 *)gpa;
+	u64 i;
+
+	for (i = 0; i < size; i += 512) {
+		__GUEST_ASSERT(READ_ONCE(mem[i]) == expect,
+			       "gpa 0x%lx: 0x%x, expected 0x%x", gpa + i, mem[i], expect);
+		WRITE_ONCE(mem[i], fill);
+	}
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void sigbus_handler(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+static bool host_read(u8 *p, u8 *val)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
+	bool ok = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (!sigsetjmp(sigbus_jmp, 1)) {
+		*val = READ_ONCE(*p);
+		ok = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+struct env {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu[2];
+	int fd;
+	u64 size;
+	u8 *mem;
+};
+
+static void env_create(struct env *e, void *guest_code, int nr_vcpus, u64 size,
+		       u64 gmem_flags, u64 hc_flags)
+{
+	e->size = size;
+	e->vm = __vm_create_with_vcpus(protected_shape, nr_vcpus, 0,
+				       guest_code, e->vcpu);
+	e->fd = vm_create_guest_memfd(e->vm, size, GUEST_MEMFD_FLAG_MMAP | gmem_flags);
+	vm_set_user_memory_region2(e->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
+				   size, NULL, e->fd, 0);
+	/* Large ranges get 2 MiB guest mappings: fewer page tables in slot 0. */
+	if (size >= SZ_2M && !(size % SZ_2M))
+		virt_map_level(e->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
+	else
+		virt_map(e->vm, TEST_GPA, TEST_GPA, size / PAGE_SIZE);
+	e->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd);
+	if (hc_flags)
+		vm_enable_cap(e->vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, hc_flags);
+}
+
+static void env_destroy(struct env *e)
+{
+	kvm_munmap(e->mem, e->size);
+	close(e->fd);
+	kvm_vm_free(e->vm);
+}
+
+static u64 run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
+{
+	u64 cmd;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	cmd = get_ucall(vcpu, uc);
+	if (cmd == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(*uc);
+	return cmd;
+}
+
+static void run_to_sync(struct kvm_vcpu *vcpu, u64 stage)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], stage);
+}
+
+static void run_to_done(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_DONE);
+}
+
+static int set_memory_attributes2(int fd, u64 offset, u64 size, u64 attributes)
+{
+	struct kvm_memory_attributes2 attr = {
+		.offset = offset,
+		.size = size,
+		.attributes = attributes,
+	};
+
+	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
+}
+
+static u64 vm_stat(struct kvm_vm *vm, const char *name)
+{
+	u64 v;
+
+	kvm_get_stat(&vm->stats, name, &v, 1);
+	return v;
+}
+
+TEST(capability)
+{
+	struct kvm_vm *vm;
+
+	ASSERT_EQ(kvm_check_cap(KVM_CAP_GMEM_PV_MAP_GPA_RANGE),
+		  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION);
+
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 1ULL << 2), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_EXIT_ON_CONVERSION), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE), 0);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 0), 0);
+	kvm_vm_free(vm);
+
+	/* Not for VMs whose guest_memfds own nothing. */
+	vm = vm_create_barebones();
+	ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE), 0);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE), -1);
+	ASSERT_EQ(errno, EINVAL);
+	kvm_vm_free(vm);
+
+	/* The feature bit is offered to VMMs. */
+	ASSERT_TRUE(kvm_cpu_has(X86_FEATURE_KVM_GMEM_PV));
+}
+
+/* Shared -> private -> shared in place, by the guest itself. */
+#define RT_SIZE		SZ_2M
+
+static void guest_round_trip(void)
+{
+	guest_fill(TEST_GPA, RT_SIZE, 0xaa, 0xbb);		/* shared */
+	guest_map(TEST_GPA, RT_SIZE / PAGE_SIZE, PRIV | H2M);
+	GUEST_SYNC(1);
+	guest_fill(TEST_GPA, RT_SIZE, 0xbb, 0xcc);		/* private */
+	guest_map(TEST_GPA, RT_SIZE / PAGE_SIZE, 0);
+	GUEST_SYNC(2);
+	guest_fill(TEST_GPA, RT_SIZE, 0xdd, 0xee);		/* shared again */
+	GUEST_DONE();
+}
+
+TEST(guest_converts_in_place)
+{
+	struct env e;
+	u8 v;
+	u64 i;
+
+	env_create(&e, guest_round_trip, 1, RT_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+	memset(e.mem, 0xaa, RT_SIZE);
+
+	run_to_sync(e.vcpu[0], 1);
+	for (i = 0; i < RT_SIZE; i += PAGE_SIZE)
+		ASSERT_FALSE(host_read(e.mem + i, &v));
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), RT_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_2m_pages"), RT_SIZE / PAGE_SIZE);
+
+	run_to_sync(e.vcpu[0], 2);
+	/* What the guest wrote while private is there, in the same pages. */
+	for (i = 0; i < RT_SIZE; i += 512) {
+		ASSERT_TRUE(host_read(e.mem + i, &v));
+		ASSERT_EQ(v, 0xcc);
+		e.mem[i] = 0xdd;
+	}
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_shared"), RT_SIZE / PAGE_SIZE);
+
+	run_to_done(e.vcpu[0]);
+	ASSERT_EQ(e.mem[0], 0xee);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"), 2);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 0);
+	env_destroy(&e);
+}
+
+/*
+ * Every bad request: the documented code, nothing converted (RBX/RCX say
+ * exactly what was not), and the guest keeps running.
+ */
+#define BAD_NPAGES	16
+
+static void expect_hc(u64 gpa, u64 npages, u64 attrs, u64 code,
+		      u64 left_gpa, u64 left)
+{
+	struct hc_result r = guest_map_gpa_range(gpa, npages, attrs);
+
+	__GUEST_ASSERT(r.ret == -code, "(0x%lx, %lu, 0x%lx): ret %ld",
+		       gpa, npages, attrs, (long)r.ret);
+	__GUEST_ASSERT(r.rbx == left_gpa && r.rcx == left,
+		       "(0x%lx, %lu, 0x%lx): left 0x%lx+%lu",
+		       gpa, npages, attrs, r.rbx, r.rcx);
+}
+
+static void guest_bad_requests(void)
+{
+	const u64 base = TEST_GPA, n = BAD_NPAGES;
+
+	expect_hc(base + 1, 1, PRIV, KVM_EINVAL, base + 1, 1);
+	expect_hc(base, 0, PRIV, KVM_EINVAL, base, 0);
+	expect_hc(base, -1ULL, PRIV, KVM_EINVAL, base, -1ULL);
+	expect_hc(base, 1, PRIV | (1ULL << 5), KVM_EINVAL, base, 1);
+	expect_hc(base, 1, PRIV | 3, KVM_EINVAL, base, 1);
+	expect_hc(base, 1, 0xf, KVM_EINVAL, base, 1);
+	/* Not backed by guest_memfd: the code and data slot. */
+	expect_hc(0, 1, PRIV, KVM_EFAULT, 0, 1);
+	/* No memslot at all. */
+	expect_hc(base + SZ_1G, 1, PRIV, KVM_EFAULT, base + SZ_1G, 1);
+	/* Runs off the end of the guest_memfd slot: converts up to it. */
+	expect_hc(base + 8 * PAGE_SIZE, n, PRIV, KVM_EFAULT, base + n * PAGE_SIZE, 8);
+	GUEST_SYNC(1);
+
+	/* The VM is fine: a good request works. */
+	guest_map(base, 8, PRIV);
+	GUEST_DONE();
+}
+
+TEST(bad_requests)
+{
+	struct env e;
+	u8 v;
+	int i;
+
+	env_create(&e, guest_bad_requests, 1, BAD_NPAGES * PAGE_SIZE,
+		   GUEST_MEMFD_FLAG_INIT_SHARED, KVM_GMEM_PV_HC_ENABLE);
+	run_to_sync(e.vcpu[0], 1);
+	/* Only the part inside the slot, pages 8..15, was converted. */
+	for (i = 0; i < BAD_NPAGES; i++)
+		ASSERT_EQ(host_read(e.mem + i * PAGE_SIZE, &v), i < 8);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 9);
+	run_to_done(e.vcpu[0]);
+	for (i = 0; i < BAD_NPAGES; i++)
+		ASSERT_FALSE(host_read(e.mem + i * PAGE_SIZE, &v));
+	env_destroy(&e);
+}
+
+/* A page the host pins cannot go private: the guest gets EAGAIN. */
+static void guest_pinned(void)
+{
+	struct hc_result r = guest_map_gpa_range(TEST_GPA, 4, PRIV);
+
+	GUEST_SYNC(r.ret);
+	GUEST_SYNC(r.rbx);
+	GUEST_SYNC(r.rcx);
+	guest_map(TEST_GPA, 4, PRIV);
+	GUEST_DONE();
+}
+
+TEST(pinned_page_eagain)
+{
+	struct iovec iov;
+	struct ucall uc;
+	struct env e;
+	char buf[PAGE_SIZE];
+	int pipefd[2];
+
+	env_create(&e, guest_pinned, 1, 4 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+	memset(e.mem, 1, 4 * PAGE_SIZE);
+	iov.iov_base = e.mem + 2 * PAGE_SIZE;
+	iov.iov_len = PAGE_SIZE;
+	ASSERT_EQ(pipe(pipefd), 0);
+	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
+
+	ASSERT_EQ(run_to_ucall(e.vcpu[0], &uc), UCALL_SYNC);
+	ASSERT_EQ(uc.args[1], (u64)-KVM_GMEM_PV_EAGAIN);
+	run_to_sync(e.vcpu[0], TEST_GPA);	/* nothing converted */
+	run_to_sync(e.vcpu[0], 4);
+
+	ASSERT_EQ(read(pipefd[0], buf, PAGE_SIZE), PAGE_SIZE);
+	run_to_done(e.vcpu[0]);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	env_destroy(&e);
+}
+
+/*
+ * 1 GiB converts in steps; with a signal arriving the whole time, the
+ * hypercall restarts (RIP kept, RBX/RCX advanced) and still completes once.
+ */
+#define BIG_SIZE	SZ_1G
+
+static void guest_big(void)
+{
+	guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, PRIV | H1G);
+	guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, H1G);
+	GUEST_DONE();
+}
+
+static void sigusr_handler(int sig)
+{
+}
+
+struct kicker {
+	pthread_t target;
+	atomic_bool stop;
+};
+
+static void *kick(void *arg)
+{
+	struct kicker *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		pthread_kill(k->target, SIGUSR1);
+		usleep(200);
+	}
+	return NULL;
+}
+
+TEST(one_gigabyte_restarts)
+{
+	struct sigaction sa = { .sa_handler = sigusr_handler };
+	struct kicker k = { .target = pthread_self() };
+	pthread_t kicker;
+	struct ucall uc;
+	struct env e;
+	u64 cmd;
+	u8 v;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	env_create(&e, guest_big, 1, BIG_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+
+	pthread_create(&kicker, NULL, kick, &k);
+	/* KVM_RUN returns EINTR at each signal; run again until the guest is done. */
+	for (;;) {
+		if (__vcpu_run(e.vcpu[0]) && errno == EINTR)
+			continue;
+		TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_IO);
+		cmd = get_ucall(e.vcpu[0], &uc);
+		if (cmd == UCALL_ABORT)
+			REPORT_GUEST_ASSERT(uc);
+		break;
+	}
+	atomic_store(&k.stop, true);
+	pthread_join(kicker, NULL);
+	ASSERT_EQ(cmd, UCALL_DONE);
+
+	TH_LOG("%lu passes, %lu restarts",
+	       vm_stat(e.vm, "gmem_pv_hc_calls"), vm_stat(e.vm, "gmem_pv_hc_restarts"));
+	ASSERT_GT(vm_stat(e.vm, "gmem_pv_hc_restarts"), 0);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"),
+		  2 + vm_stat(e.vm, "gmem_pv_hc_restarts"));
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), BIG_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_1g_pages"), 2ULL * BIG_SIZE / PAGE_SIZE);
+	ASSERT_TRUE(host_read(e.mem + BIG_SIZE - PAGE_SIZE, &v));
+	env_destroy(&e);
+}
+
+/*
+ * Two vCPUs convert overlapping ranges back and forth while touching them;
+ * each page's byte 0 counts the touches of one vCPU, byte 1 of the other.
+ */
+#define RACE_PAGES	64
+#define RACE_ROUNDS	200
+
+static void guest_race(u64 id)
+{
+	u8 *mem = (u8 *)TEST_GPA;
+	u64 round, i;
+
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		u64 first = (round * 7 + id * 13) % (RACE_PAGES / 2);
+		u64 attrs = ((round + id) & 1) ? 0 : PRIV;
+
+		guest_map(TEST_GPA + first * PAGE_SIZE, RACE_PAGES / 2, attrs);
+		for (i = 0; i < RACE_PAGES; i++)
+			mem[i * PAGE_SIZE + id]++;
+	}
+	GUEST_DONE();
+}
+
+static void *race_vcpu(void *arg)
+{
+	run_to_done(arg);
+	return NULL;
+}
+
+TEST(two_vcpus_overlapping)
+{
+	pthread_t t[2];
+	struct env e;
+	int i;
+
+	env_create(&e, guest_race, 2, RACE_PAGES * PAGE_SIZE, 0, KVM_GMEM_PV_HC_ENABLE);
+	vcpu_args_set(e.vcpu[0], 1, 0);
+	vcpu_args_set(e.vcpu[1], 1, 1);
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, race_vcpu, e.vcpu[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+
+	ASSERT_EQ(set_memory_attributes2(e.fd, 0, RACE_PAGES * PAGE_SIZE, 0), 0);
+	for (i = 0; i < RACE_PAGES; i++) {
+		ASSERT_EQ(e.mem[i * PAGE_SIZE], RACE_ROUNDS);
+		ASSERT_EQ(e.mem[i * PAGE_SIZE + 1], RACE_ROUNDS);
+	}
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 0);
+	env_destroy(&e);
+}
+
+/* The optional exit reports each conversion, and the guest goes on. */
+static void guest_exit_after(void)
+{
+	guest_map(TEST_GPA, 2, PRIV | H2M);
+	guest_map(TEST_GPA + PAGE_SIZE, 1, 0);
+	GUEST_DONE();
+}
+
+TEST(exit_on_conversion)
+{
+	struct kvm_run *run;
+	struct env e;
+	u8 v;
+
+	env_create(&e, guest_exit_after, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION);
+	run = e.vcpu[0]->run;
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	ASSERT_TRUE(run->hypercall.flags & KVM_EXIT_HYPERCALL_GMEM_PV_CONVERTED);
+	ASSERT_EQ(run->hypercall.args[0], TEST_GPA);
+	ASSERT_EQ(run->hypercall.args[1], 2);
+	ASSERT_EQ(run->hypercall.args[2], PRIV | H2M);
+	/* Already done when the VMM hears of it. */
+	ASSERT_FALSE(host_read(e.mem, &v));
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	ASSERT_EQ(run->hypercall.args[0], TEST_GPA + PAGE_SIZE);
+	ASSERT_EQ(run->hypercall.args[1], 1);
+	ASSERT_TRUE(host_read(e.mem + PAGE_SIZE, &v));
+
+	run_to_done(e.vcpu[0]);
+	env_destroy(&e);
+}
+
+/* Without the capability, the request goes to the VMM as upstream does. */
+static void guest_upstream(void)
+{
+	u64 ret = kvm_hypercall(KVM_HC_MAP_GPA_RANGE, TEST_GPA, 1, PRIV, 0);
+
+	GUEST_SYNC(ret);
+	GUEST_DONE();
+}
+
+TEST(capability_off_exits_to_vmm)
+{
+	struct kvm_run *run;
+	struct env e;
+	u8 v;
+
+	env_create(&e, guest_upstream, 1, PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED, 0);
+	vm_enable_cap(e.vm, KVM_CAP_EXIT_HYPERCALL, BIT(KVM_HC_MAP_GPA_RANGE));
+	run = e.vcpu[0]->run;
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	ASSERT_EQ(run->hypercall.nr, KVM_HC_MAP_GPA_RANGE);
+	ASSERT_FALSE(run->hypercall.flags & KVM_EXIT_HYPERCALL_GMEM_PV_CONVERTED);
+	ASSERT_EQ(run->hypercall.args[0], TEST_GPA);
+	/* KVM converted nothing: the VMM does it, here with the gmem ioctl. */
+	ASSERT_TRUE(host_read(e.mem, &v));
+	run->hypercall.ret = 0;
+
+	run_to_sync(e.vcpu[0], 0);
+	run_to_done(e.vcpu[0]);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"), 0);
+	env_destroy(&e);
+}
+
+/*
+ * Code in private memory: KVM must fetch it itself to emulate an MMIO store
+ * and, on SVM without NRIPS (as under QEMU TCG), to skip a VMMCALL.  The
+ * code is written while the page is shared, then the page made private.
+ */
+#define MMIO_GPA	(TEST_GPA + SZ_1G)
+
+TEST(emulation_from_private_code)
+{
+	u8 code[] = {
+		0xb8, 0x42, 0x00, 0x00, 0x00,	/* mov $0x42, %eax */
+		0x89, 0x07,			/* mov %eax, (%rdi): MMIO */
+		0xb8, KVM_HC_MAP_GPA_RANGE, 0x00, 0x00, 0x00, /* mov $nr, %eax */
+		0x0f, 0x01, 0xd9,		/* vmmcall (vmcall: 0xc1) */
+		0xe6, 0x80,			/* out %al, $0x80 */
+	};
+	struct kvm_regs regs;
+	struct kvm_run *run;
+	struct env e;
+	u8 v;
+
+	if (!host_cpu_is_amd_compatible)
+		code[14] = 0xc1;
+
+	env_create(&e, NULL, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+	virt_pg_map(e.vm, MMIO_GPA, MMIO_GPA);
+	memcpy(e.mem, code, sizeof(code));
+	ASSERT_EQ(set_memory_attributes2(e.fd, 0, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE), 0);
+	ASSERT_FALSE(host_read(e.mem, &v));
+
+	vcpu_regs_get(e.vcpu[0], &regs);
+	regs.rip = TEST_GPA;
+	regs.rdi = MMIO_GPA;
+	regs.rbx = TEST_GPA + PAGE_SIZE;
+	regs.rcx = 1;
+	regs.rdx = PRIV;
+	vcpu_regs_set(e.vcpu[0], &regs);
+	run = e.vcpu[0]->run;
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, MMIO_GPA);
+	ASSERT_TRUE(run->mmio.is_write);
+	ASSERT_EQ(run->mmio.len, 4);
+	ASSERT_EQ(run->mmio.data[0], 0x42);
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_IO);
+	ASSERT_EQ(run->io.port, 0x80);
+	vcpu_regs_get(e.vcpu[0], &regs);
+	ASSERT_EQ(regs.rax, 0);		/* the hypercall's result */
+	ASSERT_EQ(regs.rcx, 0);
+	/* Stopped at the OUT (completed on the next KVM_RUN): VMMCALL skipped. */
+	ASSERT_EQ(regs.rip, TEST_GPA + sizeof(code) - 2);
+	ASSERT_FALSE(host_read(e.mem + PAGE_SIZE, &v));
+	env_destroy(&e);
+}
+
+TEST_HARNESS_MAIN
