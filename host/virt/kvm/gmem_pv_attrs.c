@@ -462,6 +462,9 @@ int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 	void *va;
 	int r = 0;
 
+	if (!kvm_gmem_in_place_conversion)
+		return -ENOENT;
+
 	file = get_file_active(&slot->gmem.file);
 	if (!file)
 		return -ENOENT;

@@ -102,23 +102,30 @@ static int gmem_pv_hc_complete(struct kvm_vcpu *vcpu, long ret)
 	return kvm_skip_emulated_instruction(vcpu);
 }
 
-/* After an informational exit: done, or go round again for the rest. */
+/*
+ * After an informational exit: hand the guest the error the pass ended with,
+ * or complete, or go round again for what is left.
+ */
 static int gmem_pv_hc_complete_userspace(struct kvm_vcpu *vcpu)
 {
-	if (kvm_rcx_read_raw(vcpu))
-		return 1;
+	long ret = vcpu->arch.gmem_pv_hc_ret;
 
-	return gmem_pv_hc_complete(vcpu, 0);
+	if (ret || !kvm_rcx_read_raw(vcpu))
+		return gmem_pv_hc_complete(vcpu, ret);
+
+	return 1;
 }
 
 static int gmem_pv_hc_exit_converted(struct kvm_vcpu *vcpu, u64 gpa,
-				     u64 npages, u64 attrs)
+				     u64 npages, u64 attrs, long ret)
 {
 	struct kvm_run *run = vcpu->run;
 
+	/* Kept in the kernel: the VMM is not asked to pass it through. */
+	vcpu->arch.gmem_pv_hc_ret = ret;
 	run->exit_reason = KVM_EXIT_HYPERCALL;
 	run->hypercall.nr = KVM_HC_MAP_GPA_RANGE;
-	run->hypercall.ret = 0;
+	run->hypercall.ret = ret;
 	run->hypercall.args[0] = gpa;
 	run->hypercall.args[1] = npages;
 	run->hypercall.args[2] = attrs;
@@ -128,19 +135,20 @@ static int gmem_pv_hc_exit_converted(struct kvm_vcpu *vcpu, u64 gpa,
 	return 0;
 }
 
+/* vCPUs convert concurrently: the VM-wide counters are atomic. */
 static void gmem_pv_hc_count(struct kvm *kvm, u64 npages, u64 attrs)
 {
 	if (attrs & KVM_GMEM_PV_HC_PRIVATE)
-		kvm->stat.gmem_pv_pages_to_private += npages;
+		atomic64_add(npages, &kvm->stat.gmem_pv_pages_to_private);
 	else
-		kvm->stat.gmem_pv_pages_to_shared += npages;
+		atomic64_add(npages, &kvm->stat.gmem_pv_pages_to_shared);
 
 	switch (attrs & KVM_GMEM_PV_HC_HINT_MASK) {
 	case KVM_MAP_GPA_RANGE_PAGE_SZ_2M:
-		kvm->stat.gmem_pv_hint_2m_pages += npages;
+		atomic64_add(npages, &kvm->stat.gmem_pv_hint_2m_pages);
 		break;
 	case KVM_MAP_GPA_RANGE_PAGE_SZ_1G:
-		kvm->stat.gmem_pv_hint_1g_pages += npages;
+		atomic64_add(npages, &kvm->stat.gmem_pv_hint_1g_pages);
 		break;
 	}
 }
@@ -165,7 +173,7 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 	int r;
 
 	++vcpu->stat.hypercalls;
-	++kvm->stat.gmem_pv_hc_calls;
+	atomic64_inc(&kvm->stat.gmem_pv_hc_calls);
 
 	if (kvm_x86_call(get_cpl)(vcpu))
 		ret = -KVM_EPERM;
@@ -200,7 +208,7 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 		 * re-executes the hypercall for what is left.
 		 */
 		if (npages && (need_resched() || signal_pending(current))) {
-			++kvm->stat.gmem_pv_hc_restarts;
+			atomic64_inc(&kvm->stat.gmem_pv_hc_restarts);
 			break;
 		}
 	}
@@ -209,15 +217,17 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 					(gpa - start_gpa) >> PAGE_SHIFT, npages,
 					attrs, ret, ktime_get_ns() - t0);
 
-	if (ret) {
-		++kvm->stat.gmem_pv_hc_errors;
-		return gmem_pv_hc_complete(vcpu, ret);
-	}
+	if (ret)
+		atomic64_inc(&kvm->stat.gmem_pv_hc_errors);
 
+	/* Report what this pass converted, even if it then failed. */
 	if ((flags & KVM_GMEM_PV_HC_EXIT_ON_CONVERSION) && gpa != start_gpa)
 		return gmem_pv_hc_exit_converted(vcpu, start_gpa,
 						 (gpa - start_gpa) >> PAGE_SHIFT,
-						 attrs);
+						 attrs, ret);
 
-	return npages ? 1 : gmem_pv_hc_complete(vcpu, 0);
+	if (ret || !npages)
+		return gmem_pv_hc_complete(vcpu, ret);
+
+	return 1;
 }
