@@ -499,6 +499,8 @@ static void guest_exit_after(void)
 {
 	guest_map(TEST_GPA, 2, PRIV | H2M);
 	guest_map(TEST_GPA + PAGE_SIZE, 1, 0);
+	/* Converts the two pages of the slot, then fails past its end. */
+	GUEST_SYNC(guest_map_gpa_range(TEST_GPA, 4, 0).ret);
 	GUEST_DONE();
 }
 
@@ -525,7 +527,18 @@ TEST(exit_on_conversion)
 	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
 	ASSERT_EQ(run->hypercall.args[0], TEST_GPA + PAGE_SIZE);
 	ASSERT_EQ(run->hypercall.args[1], 1);
+	ASSERT_EQ(run->hypercall.ret, 0);
 	ASSERT_TRUE(host_read(e.mem + PAGE_SIZE, &v));
+
+	/* A pass that converts part and then fails reports both. */
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	ASSERT_EQ(run->hypercall.args[0], TEST_GPA);
+	ASSERT_EQ(run->hypercall.args[1], 2);
+	ASSERT_EQ(run->hypercall.ret, (u64)-KVM_EFAULT);
+	ASSERT_TRUE(host_read(e.mem, &v));
+	run->hypercall.ret = 0;		/* ignored: the guest still gets EFAULT */
+	run_to_sync(e.vcpu[0], (u64)-KVM_EFAULT);
 
 	run_to_done(e.vcpu[0]);
 	env_destroy(&e);
@@ -621,6 +634,65 @@ TEST(emulation_from_private_code)
 	/* Stopped at the OUT (completed on the next KVM_RUN): VMMCALL skipped. */
 	ASSERT_EQ(regs.rip, TEST_GPA + sizeof(code) - 2);
 	ASSERT_FALSE(host_read(e.mem + PAGE_SIZE, &v));
+	env_destroy(&e);
+}
+
+/* Make @gva reachable from CPL 3: set the U bit at every level. */
+static void make_user_accessible(struct kvm_vm *vm, u64 gva)
+{
+	u64 pa = vm->mmu.pgd, *pte;
+	int level;
+
+	for (level = vm->mmu.pgtable_levels; level >= 1; level--) {
+		pte = (u64 *)addr_gpa2hva(vm, pa) + ((gva >> (12 + 9 * (level - 1))) & 511);
+		*pte |= BIT_ULL(2);
+		pa = PTE_GET_PA(*pte);
+	}
+}
+
+/* Only the guest kernel may ask: a CPL 3 caller gets -KVM_EPERM. */
+TEST(cpl3_refused)
+{
+	u8 code[] = {
+		0xb8, KVM_HC_MAP_GPA_RANGE, 0x00, 0x00, 0x00, /* mov $nr, %eax */
+		0x0f, 0x01, 0xd9,		/* vmmcall (vmcall: 0xc1) */
+		0xe6, 0x80,			/* out %al, $0x80 (IOPL 3) */
+	};
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct env e;
+	u8 v;
+
+	if (!host_cpu_is_amd_compatible)
+		code[7] = 0xc1;
+
+	env_create(&e, NULL, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+	memcpy(e.mem, code, sizeof(code));
+	make_user_accessible(e.vm, TEST_GPA);
+
+	vcpu_sregs_get(e.vcpu[0], &sregs);
+	sregs.cs.dpl = 3;
+	sregs.cs.selector |= 3;
+	sregs.ss.dpl = 3;
+	sregs.ss.selector |= 3;
+	vcpu_sregs_set(e.vcpu[0], &sregs);
+
+	vcpu_regs_get(e.vcpu[0], &regs);
+	regs.rip = TEST_GPA;
+	regs.rflags |= 3 << 12;		/* IOPL 3, for the OUT */
+	regs.rbx = TEST_GPA + PAGE_SIZE;
+	regs.rcx = 1;
+	regs.rdx = PRIV;
+	vcpu_regs_set(e.vcpu[0], &regs);
+
+	vcpu_run(e.vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_IO);
+	vcpu_regs_get(e.vcpu[0], &regs);
+	ASSERT_EQ(regs.rax, (u64)-KVM_EPERM);
+	ASSERT_EQ(regs.rcx, 1);
+	ASSERT_TRUE(host_read(e.mem + PAGE_SIZE, &v));	/* still shared */
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 1);
 	env_destroy(&e);
 }
 
