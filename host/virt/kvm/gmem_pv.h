@@ -35,6 +35,7 @@ void kvm_gmem_invalidate_range_start(struct inode *inode, pgoff_t start,
 void kvm_gmem_invalidate_range_end(struct inode *inode, pgoff_t start,
 				   pgoff_t end);
 struct folio *kvm_gmem_pv_get_folio(struct inode *inode, pgoff_t index);
+struct kvm *kvm_gmem_file_kvm(struct file *file);
 
 /* Provided by gmem_pv_attrs.c. */
 void gmem_pv_inode_alloc(struct gmem_pv_inode *pv);

@@ -148,8 +148,9 @@ EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_is_private);
 /**
  * kvm_gmem_pv_check_extension() - gmem-pv's KVM_CHECK_EXTENSION answers
  * @kvm:	the VM, or NULL for /dev/kvm
- * @cap:	KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES or
- *		KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
+ * @cap:	KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+ *		KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS or
+ *		KVM_CAP_GUEST_MEMFD_ATTRIBUTE_EXTENTS
  *
  * Return: the supported attributes or flags, 0 where guest_memfd does not
  * own the state.
@@ -162,6 +163,8 @@ int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap)
 	switch (cap) {
 	case KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES:
 		return KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	case KVM_CAP_GUEST_MEMFD_ATTRIBUTE_EXTENTS:
+		return 1;
 	case KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS:
 		return GMEM_PV_SET2_FLAGS;
 	default:
@@ -280,6 +283,7 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
 
 /**
  * gmem_pv_convert() - change the state of a range of a guest_memfd
+ * @kvm:	the VM that asked, for its stats
  * @inode:	the guest_memfd's inode
  * @start:	first page offset
  * @end:	page offset after the range
@@ -296,9 +300,21 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
  *
  * Return: 0, -EAGAIN or -ENOMEM.
  */
-static int gmem_pv_convert(struct inode *inode, pgoff_t start, pgoff_t end,
-			   unsigned long attrs, u64 flags, int hint,
-			   pgoff_t *err_index)
+static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
+			  int r)
+{
+	atomic64_inc(&kvm->stat.generic.gmem_pv_conversions);
+	if (r)
+		atomic64_inc(&kvm->stat.generic.gmem_pv_conversions_refused);
+	else if (to_private)
+		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_private);
+	else
+		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_shared);
+}
+
+static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
+			   pgoff_t end, unsigned long attrs, u64 flags,
+			   int hint, pgoff_t *err_index)
 {
 	struct address_space *mapping = inode->i_mapping;
 	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
@@ -331,6 +347,7 @@ out:
 		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
 			      end, hint);
 	filemap_invalidate_unlock(mapping);
+	gmem_pv_count(kvm, end - start, to_private, r);
 	return r;
 }
 
@@ -375,7 +392,8 @@ static long gmem_pv_set_attributes(struct file *file,
 	if (r)
 		return r;
 
-	r = gmem_pv_convert(inode, attrs.offset >> PAGE_SHIFT,
+	r = gmem_pv_convert(kvm_gmem_file_kvm(file), inode,
+			    attrs.offset >> PAGE_SHIFT,
 			    (attrs.offset + attrs.size) >> PAGE_SHIFT,
 			    attrs.attributes, attrs.flags, -1, &err_index);
 	if ((r == -EAGAIN || r == -ENOMEM) &&
@@ -424,7 +442,7 @@ int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
 
 	*npages = min(*npages, slot->base_gfn + slot->npages - gfn);
 	index = gfn - slot->base_gfn + slot->gmem.pgoff;
-	r = gmem_pv_convert(file_inode(file), index, index + *npages,
+	r = gmem_pv_convert(kvm, file_inode(file), index, index + *npages,
 			    private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, 0, hint,
 			    &err_index);
 	fput(file);
@@ -498,20 +516,93 @@ out:
 }
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_access_guest_page);
 
+#define GMEM_PV_MAX_EXTENTS	4096
+
+/*
+ * Collect the extents of [@start, @end) under the invalidate lock, so they
+ * are one consistent state, but copy them out after dropping it: the user
+ * buffer may itself be in this guest_memfd's mapping.
+ */
+static long gmem_pv_get_attributes(struct file *file,
+				   struct kvm_memory_attributes2_query __user *uq)
+{
+	struct inode *inode = file_inode(file);
+	struct kvm_memory_attribute_extent *ext;
+	struct kvm_memory_attributes2_query q;
+	pgoff_t start, end;
+	unsigned int i;
+	void *entry;
+	u64 n = 0;
+	long r = 0;
+
+	if (copy_from_user(&q, uq, sizeof(q)))
+		return -EFAULT;
+	if (q.flags || !q.nr_extents || q.nr_extents > GMEM_PV_MAX_EXTENTS)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(q.reserved); i++) {
+		if (q.reserved[i])
+			return -EINVAL;
+	}
+	if (!q.size || q.offset + q.size < q.offset ||
+	    !PAGE_ALIGNED(q.offset) || !PAGE_ALIGNED(q.size) ||
+	    q.offset + q.size > i_size_read(inode))
+		return -EINVAL;
+
+	ext = kvmalloc_array(q.nr_extents, sizeof(*ext), GFP_KERNEL_ACCOUNT);
+	if (!ext)
+		return -ENOMEM;
+
+	start = q.offset >> PAGE_SHIFT;
+	end = (q.offset + q.size) >> PAGE_SHIFT;
+
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	rcu_read_lock();
+	{
+		MA_STATE(mas, gmem_pv_attributes(inode), start, start);
+
+		mas_for_each(&mas, entry, end - 1) {
+			pgoff_t first = max(start, mas.index);
+			pgoff_t last = min(end - 1, mas.last);
+
+			if (n == q.nr_extents)
+				break;
+			ext[n].offset = (u64)first << PAGE_SHIFT;
+			ext[n].size = (u64)(last - first + 1) << PAGE_SHIFT;
+			ext[n].attributes = xa_to_value(entry);
+			n++;
+		}
+	}
+	rcu_read_unlock();
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+
+	if (copy_to_user(u64_to_user_ptr(q.extents), ext, n * sizeof(*ext)) ||
+	    put_user(n, &uq->nr_extents))
+		r = -EFAULT;
+	kvfree(ext);
+	return r;
+}
+
 /**
  * gmem_pv_ioctl() - guest_memfd file ioctls
  * @file:	a guest_memfd
- * @ioctl:	KVM_SET_MEMORY_ATTRIBUTES2
- * @arg:	struct kvm_memory_attributes2 __user *
+ * @ioctl:	KVM_SET_MEMORY_ATTRIBUTES2 or KVM_GET_MEMORY_ATTRIBUTES2
+ * @arg:	struct kvm_memory_attributes2 or kvm_memory_attributes2_query
+ *		__user *
  *
- * Return: as documented for KVM_SET_MEMORY_ATTRIBUTES2; -ENOTTY for other
+ * Return: as documented for each ioctl; -ENOTTY for other
  * ioctls and for guest_memfds that do not own their state.
  */
 long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg)
 {
-	if (ioctl != KVM_SET_MEMORY_ATTRIBUTES2 ||
-	    !gmem_pv_owns_state(file_inode(file)))
+	if (!gmem_pv_owns_state(file_inode(file)))
 		return -ENOTTY;
 
-	return gmem_pv_set_attributes(file, (void __user *)arg);
+	switch (ioctl) {
+	case KVM_SET_MEMORY_ATTRIBUTES2:
+		return gmem_pv_set_attributes(file, (void __user *)arg);
+	case KVM_GET_MEMORY_ATTRIBUTES2:
+		return gmem_pv_get_attributes(file, (void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
 }

@@ -75,6 +75,49 @@ struct kvm_memory_attributes2 {
 	__u64 reserved[11];
 };
 
+/*
+ * KVM_CHECK_EXTENSION: 1 if KVM_GET_MEMORY_ATTRIBUTES2 exists for the VM's
+ * guest_memfds (guest_memfd owns the state), else 0.
+ */
+#define KVM_CAP_GUEST_MEMFD_ATTRIBUTE_EXTENTS	255
+
+/**
+ * struct kvm_memory_attribute_extent - a run of pages in one state
+ * @offset:	byte offset of the run in the guest_memfd
+ * @size:	size of the run in bytes
+ * @attributes:	0 (shared) or KVM_MEMORY_ATTRIBUTE_PRIVATE
+ */
+struct kvm_memory_attribute_extent {
+	__u64 offset;
+	__u64 size;
+	__u64 attributes;
+};
+
+/**
+ * struct kvm_memory_attributes2_query - read a guest_memfd range's state
+ * @offset:	byte offset of the range, page aligned
+ * @size:	size of the range in bytes, page aligned, not zero
+ * @nr_extents:	in: room in @extents (at most 4096); out: extents written
+ * @extents:	user pointer to struct kvm_memory_attribute_extent[@nr_extents]
+ * @flags:	must be zero
+ * @reserved:	must be zero
+ *
+ * Issued with KVM_GET_MEMORY_ATTRIBUTES2 on a guest_memfd.  The extents are
+ * a consistent snapshot, in order, clipped to the range, adjacent runs of
+ * one state merged.  If they do not fit, the ones that do are returned and
+ * the caller asks again from the end of the last one.
+ */
+struct kvm_memory_attributes2_query {
+	__u64 offset;
+	__u64 size;
+	__u64 nr_extents;
+	__u64 extents;
+	__u64 flags;
+	__u64 reserved[3];
+};
+
+#define KVM_GET_MEMORY_ATTRIBUTES2	_IOWR(0xAE, 0xd6, struct kvm_memory_attributes2_query)
+
 /* Content modes for struct kvm_memory_attributes2.flags. */
 #define KVM_SET_MEMORY_ATTRIBUTES2_ZERO		(1ULL << 0)
 #define KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE	(1ULL << 1)

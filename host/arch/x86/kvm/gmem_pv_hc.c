@@ -135,14 +135,12 @@ static int gmem_pv_hc_exit_converted(struct kvm_vcpu *vcpu, u64 gpa,
 	return 0;
 }
 
-/* vCPUs convert concurrently: the VM-wide counters are atomic. */
+/*
+ * vCPUs convert concurrently: the VM-wide counters are atomic.  Pages
+ * converted each way are counted by guest_memfd, whoever asked.
+ */
 static void gmem_pv_hc_count(struct kvm *kvm, u64 npages, u64 attrs)
 {
-	if (attrs & KVM_GMEM_PV_HC_PRIVATE)
-		atomic64_add(npages, &kvm->stat.gmem_pv_pages_to_private);
-	else
-		atomic64_add(npages, &kvm->stat.gmem_pv_pages_to_shared);
-
 	switch (attrs & KVM_GMEM_PV_HC_HINT_MASK) {
 	case KVM_MAP_GPA_RANGE_PAGE_SZ_2M:
 		atomic64_add(npages, &kvm->stat.gmem_pv_hint_2m_pages);
