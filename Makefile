@@ -6,6 +6,7 @@
 #
 #   make run      boot the test machine and show what it does (README)
 #   make check    build everything, run every suite, print 'N passed, N failed'
+#   make bench    run the benchmarks in L1 and print their ratios
 #   make kernel   fetch, overlay, patch, configure and build the kernel only
 #
 # See README.md for the variables.
@@ -39,8 +40,10 @@ BZIMAGE		:= $(KOBJ)/arch/x86/boot/bzImage
 # The upstream and project selftests the suites list names (kvm/...).
 SUITES		:= $(TOP)/tests/suites.conf
 KVM_TESTS	:= $(shell awk '!/^\#/ && $$3 ~ /^kvm\// { sub(/^kvm\//, "", $$3); print $$3 }' $(SUITES))
+# Benchmarks (not tests): `make bench` runs them in L1 and prints ratios.
+KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench
 
-.PHONY: all kernel config tree selftests tools initramfs check run harness \
+.PHONY: all kernel config tree selftests tools initramfs check run bench harness \
 	clean distclean help
 .DEFAULT_GOAL := help
 
@@ -77,11 +80,11 @@ selftests: kernel
 	@echo "  SELFTEST $(words $(KVM_TESTS)) programs"
 	@$(MAKE) -s -C $(KSRC)/tools/testing/selftests/kvm -j$(JOBS) \
 		OUTPUT=$(SELFTESTS)/kvm \
-		TEST_GEN_PROGS_x86="$(KVM_TESTS)" \
+		TEST_GEN_PROGS_x86="$(KVM_TESTS) $(KVM_BENCHES)" \
 		EXTRA_CFLAGS=-static \
 		KHDR_INCLUDES="-isystem $(KOBJ)/usr/include" \
 		LINUX_HDR_PATH=$(KOBJ)/usr/include/ \
-		$(addprefix $(SELFTESTS)/kvm/,$(KVM_TESTS))
+		$(addprefix $(SELFTESTS)/kvm/,$(KVM_TESTS) $(KVM_BENCHES))
 
 tools: kernel
 	@mkdir -p $(SELFTESTS)/tools
@@ -112,6 +115,12 @@ check: initramfs
 run: initramfs
 	@scripts/run-l1.sh run $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/run
 	@python3 scripts/summarize.py $(BUILD)/run/results.log $(BUILD)/run/console.log
+
+# Benchmarks print ratios measured side by side in one L1 run; the summary
+# only says whether they ran cleanly.
+bench: initramfs
+	@scripts/run-l1.sh bench $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/bench
+	@python3 scripts/summarize.py $(BUILD)/bench/results.log $(BUILD)/bench/console.log
 
 clean:
 	rm -rf $(KOBJ) $(SELFTESTS) $(STAGE) $(BUILD)/check $(BUILD)/run $(BUILD)/*.cpio

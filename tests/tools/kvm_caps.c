@@ -2,8 +2,9 @@
 /*
  * kvm_caps: print what the L1 host's KVM offers to a protected-guest VMM.
  *
- * `make run` shows this until the reference VMM exists.  Exits non-zero if
- * /dev/kvm cannot be opened or a software-protected VM cannot be created.
+ * `make run` shows this, with kvm.gmem_in_place_conversion off and on, until
+ * the reference VMM exists.  Exits non-zero if /dev/kvm cannot be opened or
+ * a software-protected VM cannot be created.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,9 @@ static const struct cap caps[] = {
 	CAP(KVM_CAP_EXIT_HYPERCALL),
 	CAP(KVM_CAP_NR_MEMSLOTS),
 	CAP(KVM_CAP_MAX_VCPUS),
+	CAP(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
+	CAP(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
+	CAP(KVM_CAP_GMEM_PV_MAP_GPA_RANGE),
 };
 
 static void print_caps(const char *what, int fd)

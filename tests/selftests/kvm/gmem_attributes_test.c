@@ -316,6 +316,178 @@ TEST(invalid_input)
 	kvm_vm_free(vm);
 }
 
+static u64 query(int fd, u64 offset, u64 size, struct kvm_memory_attribute_extent *ext,
+		 u64 nr)
+{
+	struct kvm_memory_attributes2_query q = {
+		.offset = offset,
+		.size = size,
+		.nr_extents = nr,
+		.extents = (u64)(unsigned long)ext,
+	};
+
+	TEST_ASSERT(!ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q),
+		    "KVM_GET_MEMORY_ATTRIBUTES2: %s", strerror(errno));
+	return q.nr_extents;
+}
+
+static void expect_extent(struct __test_metadata *_metadata,
+			  const struct kvm_memory_attribute_extent *e,
+			  u64 first, u64 npages, u64 attrs)
+{
+	EXPECT_EQ(e->offset, first * PAGE_SIZE);
+	EXPECT_EQ(e->size, npages * PAGE_SIZE);
+	EXPECT_EQ(e->attributes, attrs);
+}
+
+#define EXPECT_EXTENT(e, first, npages, attrs) \
+	expect_extent(_metadata, &(e), first, npages, attrs)
+
+/* The state of a range comes back as merged, clipped extents. */
+TEST(query_extents)
+{
+	const u64 priv = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	struct kvm_memory_attribute_extent ext[8];
+	struct kvm_memory_attributes2_query q;
+	struct kvm_vm *vm = protected_vm();
+	int fd = gmem_create(vm, GUEST_MEMFD_FLAG_INIT_SHARED);
+
+	ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_ATTRIBUTE_EXTENTS), 1);
+
+	/* One extent for the whole file. */
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 1);
+	EXPECT_EXTENT(ext[0], 0, NPAGES, 0);
+
+	convert(fd, 2 * PAGE_SIZE, 3 * PAGE_SIZE, priv, 0);
+	convert(fd, 5 * PAGE_SIZE, 2 * PAGE_SIZE, priv, 0);	/* merges with 2..4 */
+	convert(fd, 10 * PAGE_SIZE, PAGE_SIZE, priv, 0);
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 5);
+	EXPECT_EXTENT(ext[0], 0, 2, 0);
+	EXPECT_EXTENT(ext[1], 2, 5, priv);
+	EXPECT_EXTENT(ext[2], 7, 3, 0);
+	EXPECT_EXTENT(ext[3], 10, 1, priv);
+	EXPECT_EXTENT(ext[4], 11, NPAGES - 11, 0);
+
+	/* Clipped to the range asked for. */
+	ASSERT_EQ(query(fd, 3 * PAGE_SIZE, 5 * PAGE_SIZE, ext, 8), 2);
+	EXPECT_EXTENT(ext[0], 3, 4, priv);
+	EXPECT_EXTENT(ext[1], 7, 1, 0);
+
+	/* Short of room: the first ones, and the caller goes on from there. */
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 2), 2);
+	EXPECT_EXTENT(ext[1], 2, 5, priv);
+	ASSERT_EQ(query(fd, 7 * PAGE_SIZE, GMEM_SIZE - 7 * PAGE_SIZE, ext, 2), 2);
+	EXPECT_EXTENT(ext[0], 7, 3, 0);
+
+	/* Converting back merges everything again. */
+	convert(fd, 0, GMEM_SIZE, 0, 0);
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 1);
+
+	memset(&q, 0, sizeof(q));
+	q.extents = (u64)(unsigned long)ext;
+	q.size = GMEM_SIZE;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);	/* no room */
+	EXPECT_EQ(errno, EINVAL);
+	q.nr_extents = 1;
+	q.flags = 1;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	q.flags = 0;
+	q.reserved[2] = 1;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	q.reserved[2] = 0;
+	q.size = GMEM_SIZE + PAGE_SIZE;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	q.size = GMEM_SIZE;
+	q.offset = 1;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	q.offset = 0;
+	q.extents = 8;
+	EXPECT_EQ(ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q), -1);
+	EXPECT_EQ(errno, EFAULT);
+
+	close(fd);
+	kvm_vm_free(vm);
+}
+
+static u64 vm_stat(struct kvm_vm *vm, const char *name)
+{
+	u64 v;
+
+	kvm_get_stat(&vm->stats, name, &v, 1);
+	return v;
+}
+
+/* Conversions, refusals and pages each way show in the VM's stats. */
+TEST(stats)
+{
+	struct kvm_vm *vm = protected_vm();
+	int fd = gmem_create(vm, GUEST_MEMFD_FLAG_INIT_SHARED);
+	u8 *mem = gmem_map(fd);
+	struct iovec iov = { .iov_base = mem + 5 * PAGE_SIZE, .iov_len = PAGE_SIZE };
+	int pipefd[2];
+
+	convert(fd, 0, 4 * PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+	convert(fd, 0, PAGE_SIZE, 0, 0);
+	/* A page pinned in a pipe: going private is refused. */
+	mem[5 * PAGE_SIZE] = 1;
+	ASSERT_EQ(pipe(pipefd), 0);
+	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
+	ASSERT_EQ(set_attributes2(fd, 4 * PAGE_SIZE, 2 * PAGE_SIZE,
+				  KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), -1);
+	ASSERT_EQ(errno, EAGAIN);
+
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_pages_to_private"), 4);
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_pages_to_shared"), 1);
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_conversions"), 3);
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_conversions_refused"), 1);
+
+	close(pipefd[0]);
+	close(pipefd[1]);
+	kvm_munmap(mem, GMEM_SIZE);
+	close(fd);
+	kvm_vm_free(vm);
+}
+
+/*
+ * The state belongs to the file: deleting the memslot and adding it back,
+ * at another GPA, keeps it, and a conversion without any binding works.
+ */
+TEST(state_outlives_memslot)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u8 *mem;
+	int fd;
+
+	vm = vm_create_shape_with_one_vcpu(protected_shape, &vcpu, NULL);
+	fd = gmem_create(vm, GUEST_MEMFD_FLAG_INIT_SHARED);
+	mem = gmem_map(fd);
+	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
+				   GMEM_SIZE, NULL, fd, 0);
+	convert(fd, 0, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+
+	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
+				   0, NULL, fd, 0);
+	ASSERT_FALSE(host_can_read(mem));
+	convert(fd, PAGE_SIZE, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, 2 * TEST_GPA,
+				   GMEM_SIZE, NULL, fd, 0);
+	ASSERT_FALSE(host_can_read(mem + PAGE_SIZE));
+	ASSERT_TRUE(host_can_read(mem + 2 * PAGE_SIZE));
+
+	/* The VM goes first; the file keeps it alive and keeps working. */
+	kvm_vm_free(vm);
+	ASSERT_FALSE(host_can_read(mem));
+	convert(fd, 0, 2 * PAGE_SIZE, 0, 0);
+	ASSERT_TRUE(host_can_read(mem));
+	kvm_munmap(mem, GMEM_SIZE);
+	close(fd);
+}
+
 /* Punching a hole frees pages but keeps their state. */
 TEST(punch_hole_keeps_state)
 {
