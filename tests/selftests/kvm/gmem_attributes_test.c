@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <setjmp.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,16 +28,12 @@
 #include "test_util.h"
 #include "ucall_common.h"
 #include "kselftest_harness.h"
+#include "gmem_pv_util.h"
 
 #define NPAGES		16
 #define GMEM_SIZE	(NPAGES * PAGE_SIZE)
 #define TEST_GPA	SZ_4G
 #define TEST_SLOT	1
-
-static const struct vm_shape protected_shape = {
-	.mode = VM_MODE_DEFAULT,
-	.type = KVM_X86_SW_PROTECTED_VM,
-};
 
 static int __set_attributes2(int fd, struct kvm_memory_attributes2 *attr)
 {
@@ -64,35 +59,6 @@ static void convert(int fd, u64 offset, u64 size, u64 attributes, u64 flags)
 
 	TEST_ASSERT(!r, "KVM_SET_MEMORY_ATTRIBUTES2 [0x%lx, +0x%lx) to 0x%lx flags 0x%lx: %s",
 		    offset, size, attributes, flags, strerror(errno));
-}
-
-static sigjmp_buf sigbus_jmp;
-
-static void sigbus_handler(int sig)
-{
-	siglongjmp(sigbus_jmp, 1);
-}
-
-/* Read @p from host userspace, if it may: a private page raises SIGBUS. */
-static bool host_read(u8 *p, u8 *val)
-{
-	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
-	bool ok = false;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (!sigsetjmp(sigbus_jmp, 1)) {
-		*val = READ_ONCE(*p);
-		ok = true;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	return ok;
-}
-
-static bool host_can_read(u8 *p)
-{
-	u8 val;
-
-	return host_read(p, &val);
 }
 
 static void check_pages(u8 *mem, int first, int nr, u8 val)
@@ -413,14 +379,6 @@ TEST(query_extents)
 	kvm_vm_free(vm);
 }
 
-static u64 vm_stat(struct kvm_vm *vm, const char *name)
-{
-	u64 v;
-
-	kvm_get_stat(&vm->stats, name, &v, 1);
-	return v;
-}
-
 /* Conversions, refusals and pages each way show in the VM's stats. */
 TEST(stats)
 {
@@ -463,7 +421,7 @@ TEST(state_outlives_memslot)
 	u8 *mem;
 	int fd;
 
-	vm = vm_create_shape_with_one_vcpu(protected_shape, &vcpu, NULL);
+	vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, &vcpu, NULL);
 	fd = gmem_create(vm, GUEST_MEMFD_FLAG_INIT_SHARED);
 	mem = gmem_map(fd);
 	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
@@ -605,7 +563,7 @@ static void run_to_sync(struct kvm_vcpu *vcpu, u64 stage)
 static struct kvm_vm *vm_with_gmem(struct kvm_vcpu **vcpu, void *code,
 				   int *fd, u64 gmem_flags)
 {
-	struct kvm_vm *vm = vm_create_shape_with_one_vcpu(protected_shape, vcpu, code);
+	struct kvm_vm *vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, vcpu, code);
 
 	*fd = gmem_create(vm, gmem_flags);
 	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,

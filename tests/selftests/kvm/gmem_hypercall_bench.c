@@ -21,6 +21,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
+#include "gmem_pv_util.h"
 
 #define TEST_GPA	SZ_4G
 #define TEST_SLOT	1
@@ -80,17 +81,13 @@ static void vmm_convert(struct kvm_vcpu *vcpu, int fd)
 /* One run of ROUNDS iterations in @mode; returns the ns it took. */
 static u64 run_mode(enum mode mode)
 {
-	const struct vm_shape shape = {
-		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
-	};
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	struct ucall uc;
 	u64 t0, t;
 	int fd;
 
-	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, &vcpu, guest_code);
 	fd = vm_create_guest_memfd(vm, PAGE_SIZE, GUEST_MEMFD_FLAG_MMAP |
 						  GUEST_MEMFD_FLAG_INIT_SHARED);
 	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,

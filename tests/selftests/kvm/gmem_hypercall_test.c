@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "test_util.h"
 #include "ucall_common.h"
 #include "kselftest_harness.h"
+#include "gmem_pv_util.h"
 
 #define X86_FEATURE_KVM_GMEM_PV	KVM_X86_CPU_FEATURE(KVM_CPUID_FEATURES, 0, EAX, \
 						    KVM_FEATURE_GMEM_PV)
@@ -36,11 +36,6 @@
 #define PRIV		KVM_GMEM_PV_HC_PRIVATE
 #define H2M		KVM_MAP_GPA_RANGE_PAGE_SZ_2M
 #define H1G		KVM_MAP_GPA_RANGE_PAGE_SZ_1G
-
-static const struct vm_shape protected_shape = {
-	.mode = VM_MODE_DEFAULT,
-	.type = KVM_X86_SW_PROTECTED_VM,
-};
 
 /* What the guest reports back for one hypercall. */
 struct hc_result {
@@ -91,27 +86,6 @@ static void guest_fill(u64 gpa, u64 size, u8 expect, u8 fill)
 	}
 }
 
-static sigjmp_buf sigbus_jmp;
-
-static void sigbus_handler(int sig)
-{
-	siglongjmp(sigbus_jmp, 1);
-}
-
-static bool host_read(u8 *p, u8 *val)
-{
-	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
-	bool ok = false;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (!sigsetjmp(sigbus_jmp, 1)) {
-		*val = READ_ONCE(*p);
-		ok = true;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	return ok;
-}
-
 struct env {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu[2];
@@ -124,7 +98,7 @@ static void env_create(struct env *e, void *guest_code, int nr_vcpus, u64 size,
 		       u64 gmem_flags, u64 hc_flags)
 {
 	e->size = size;
-	e->vm = __vm_create_with_vcpus(protected_shape, nr_vcpus, 0,
+	e->vm = __vm_create_with_vcpus(gmem_pv_protected_shape, nr_vcpus, 0,
 				       guest_code, e->vcpu);
 	e->fd = vm_create_guest_memfd(e->vm, size, GUEST_MEMFD_FLAG_MMAP | gmem_flags);
 	vm_set_user_memory_region2(e->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
@@ -182,14 +156,6 @@ static int set_memory_attributes2(int fd, u64 offset, u64 size, u64 attributes)
 	};
 
 	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
-}
-
-static u64 vm_stat(struct kvm_vm *vm, const char *name)
-{
-	u64 v;
-
-	kvm_get_stat(&vm->stats, name, &v, 1);
-	return v;
 }
 
 TEST(capability)
