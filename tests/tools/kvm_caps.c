@@ -32,6 +32,7 @@ static const struct cap caps[] = {
 	CAP(KVM_CAP_MAX_VCPUS),
 	CAP(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
 	CAP(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
+	CAP(KVM_CAP_GUEST_MEMFD_ATTRIBUTE_EXTENTS),
 	CAP(KVM_CAP_GMEM_PV_MAP_GPA_RANGE),
 };
 
@@ -41,7 +42,7 @@ static void print_caps(const char *what, int fd)
 
 	printf("# %s:\n", what);
 	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
-		printf("#   %-28s %d\n", caps[i].name,
+		printf("#   %-38s %d\n", caps[i].name,
 		       ioctl(fd, KVM_CHECK_EXTENSION, caps[i].nr));
 }
 
