@@ -6,6 +6,7 @@
 #define _TRACE_KVM_GMEM_PV_H
 
 #include <linux/tracepoint.h>
+#include <linux/kvm_gmem_pv_para.h>
 
 /*
  * One KVM_HC_MAP_GPA_RANGE pass serviced in the kernel (a restarted request
@@ -36,8 +37,9 @@ TRACE_EVENT(kvm_gmem_pv_map_gpa_range,
 	    TP_printk("vcpu %u gpa 0x%llx converted %llu left %llu to %s hint %llu ret %ld %llu ns",
 		      __entry->vcpu_id, __entry->gpa, __entry->converted,
 		      __entry->left,
-		      (__entry->attrs & (1ULL << 4)) ? "private" : "shared",
-		      __entry->attrs & 0xf, __entry->ret, __entry->ns)
+		      (__entry->attrs & KVM_GMEM_PV_HC_PRIVATE) ? "private" : "shared",
+		      __entry->attrs & KVM_GMEM_PV_HC_HINT_MASK, __entry->ret,
+		      __entry->ns)
 );
 
 #endif /* _TRACE_KVM_GMEM_PV_H */

@@ -7,7 +7,7 @@
 #ifndef _UAPI_LINUX_KVM_GMEM_PV_PARA_H
 #define _UAPI_LINUX_KVM_GMEM_PV_PARA_H
 
-#include <linux/kvm_para.h>
+#include <linux/kvm_para.h>	/* and asm/kvm_para.h: KVM_MAP_GPA_RANGE_* */
 
 /*
  * CPUID 0x40000001 (KVM_CPUID_FEATURES) EAX bit: the guest's memory is
@@ -25,9 +25,9 @@
  * not converted (RCX == 0 on success).
  */
 #define KVM_GMEM_PV_HC_HINT_MASK	0xfULL
-#define KVM_GMEM_PV_HC_PRIVATE		(1ULL << 4)
+#define KVM_GMEM_PV_HC_PRIVATE		KVM_MAP_GPA_RANGE_ENCRYPTED
 #define KVM_GMEM_PV_HC_VALID_ATTRS	(KVM_GMEM_PV_HC_HINT_MASK | KVM_GMEM_PV_HC_PRIVATE)
-#define KVM_GMEM_PV_HC_HINT_MAX		2	/* 1 GiB */
+#define KVM_GMEM_PV_HC_HINT_MAX		KVM_MAP_GPA_RANGE_PAGE_SZ_1G
 
 /* Return codes beyond those of linux/kvm_para.h (KVM_EINVAL, KVM_EPERM, ...). */
 #define KVM_GMEM_PV_EAGAIN		11	/* a page is referenced by the host; retry */
