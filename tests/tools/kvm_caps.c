@@ -19,7 +19,8 @@ struct cap {
 	int nr;
 };
 
-#define CAP(x) { #x, x }
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define CAP(x)		{ #x, x }
 static const struct cap caps[] = {
 	CAP(KVM_CAP_USER_MEMORY2),
 	CAP(KVM_CAP_MEMORY_ATTRIBUTES),
@@ -41,7 +42,7 @@ static void print_caps(const char *what, int fd)
 	unsigned int i;
 
 	printf("# %s:\n", what);
-	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(caps); i++)
 		printf("#   %-38s %d\n", caps[i].name,
 		       ioctl(fd, KVM_CHECK_EXTENSION, caps[i].nr));
 }

@@ -551,6 +551,32 @@ TEST(capability_off_exits_to_vmm)
  */
 #define MMIO_GPA	(TEST_GPA + SZ_1G)
 
+/*
+ * A guest that runs @code from the first page of a 2-page guest_memfd slot,
+ * with the in-kernel service on and RBX/RCX/RDX set up to make the second
+ * page private.  @vmcall_at is the offset of the 0f 01 d9 (VMMCALL) to turn
+ * into VMCALL on Intel.
+ */
+static void env_create_with_code(struct env *e, u8 *code, size_t len,
+				 size_t vmcall_at)
+{
+	struct kvm_regs regs;
+
+	if (!host_cpu_is_amd_compatible)
+		code[vmcall_at + 2] = 0xc1;
+
+	env_create(e, NULL, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+		   KVM_GMEM_PV_HC_ENABLE);
+	memcpy(e->mem, code, len);
+
+	vcpu_regs_get(e->vcpu[0], &regs);
+	regs.rip = TEST_GPA;
+	regs.rbx = TEST_GPA + PAGE_SIZE;
+	regs.rcx = 1;
+	regs.rdx = PRIV;
+	vcpu_regs_set(e->vcpu[0], &regs);
+}
+
 TEST(emulation_from_private_code)
 {
 	u8 code[] = {
@@ -565,22 +591,13 @@ TEST(emulation_from_private_code)
 	struct env e;
 	u8 v;
 
-	if (!host_cpu_is_amd_compatible)
-		code[14] = 0xc1;
-
-	env_create(&e, NULL, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
-		   KVM_GMEM_PV_HC_ENABLE);
+	env_create_with_code(&e, code, sizeof(code), 12);
 	virt_pg_map(e.vm, MMIO_GPA, MMIO_GPA);
-	memcpy(e.mem, code, sizeof(code));
 	ASSERT_EQ(set_memory_attributes2(e.fd, 0, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE), 0);
 	ASSERT_FALSE(host_read(e.mem, &v));
 
 	vcpu_regs_get(e.vcpu[0], &regs);
-	regs.rip = TEST_GPA;
 	regs.rdi = MMIO_GPA;
-	regs.rbx = TEST_GPA + PAGE_SIZE;
-	regs.rcx = 1;
-	regs.rdx = PRIV;
 	vcpu_regs_set(e.vcpu[0], &regs);
 	run = e.vcpu[0]->run;
 
@@ -629,12 +646,7 @@ TEST(cpl3_refused)
 	struct env e;
 	u8 v;
 
-	if (!host_cpu_is_amd_compatible)
-		code[7] = 0xc1;
-
-	env_create(&e, NULL, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
-		   KVM_GMEM_PV_HC_ENABLE);
-	memcpy(e.mem, code, sizeof(code));
+	env_create_with_code(&e, code, sizeof(code), 5);
 	make_user_accessible(e.vm, TEST_GPA);
 
 	vcpu_sregs_get(e.vcpu[0], &sregs);
@@ -645,11 +657,7 @@ TEST(cpl3_refused)
 	vcpu_sregs_set(e.vcpu[0], &sregs);
 
 	vcpu_regs_get(e.vcpu[0], &regs);
-	regs.rip = TEST_GPA;
 	regs.rflags |= 3 << 12;		/* IOPL 3, for the OUT */
-	regs.rbx = TEST_GPA + PAGE_SIZE;
-	regs.rcx = 1;
-	regs.rdx = PRIV;
 	vcpu_regs_set(e.vcpu[0], &regs);
 
 	vcpu_run(e.vcpu[0]);
