@@ -33,6 +33,10 @@ find "$root/tests/kvm" \( -name '*.o' -o -name '*.d' -o -name '*.a' \) -delete
 find "$root/tests/kvm" -type d -empty -delete
 [ -d "$tests/tools" ] && cp -a "$tests/tools" "$root/tests/tools"
 
+# Shell suites checking the guest driver from inside a machine.
+mkdir -p "$root/tests/guest"
+install -m 0755 "$top"/tests/guest/*.sh "$root/tests/guest/"
+
 cp "$top/tests/suites.conf" "$root/tests/suites.conf"
 if [ "${GMEMPV_INJECT_FAILURE:-0}" = 1 ]; then
 	mkdir -p "$root/tests/harness"
