@@ -369,8 +369,13 @@ void __init gmem_pv_init_platform(void)
 		pr_warn("host offers protected memory but gmem_pv=off: all memory stays private and devices cannot reach it\n");
 		return;
 	}
-	if (cc_vendor != CC_VENDOR_NONE) {
-		pr_warn("another confidential-computing platform (%d) is active; not enabling\n",
+	/*
+	 * Every AMD CPU sets cc_vendor to CC_VENDOR_AMD early
+	 * (bsp_determine_snp()), for host SNP; what matters is whether SME,
+	 * SEV or TDX actually encrypts memory.
+	 */
+	if (cc_platform_has(CC_ATTR_MEM_ENCRYPT)) {
+		pr_warn("memory encryption (CC vendor %d) is already active; not enabling\n",
 			cc_vendor);
 		return;
 	}
