@@ -545,6 +545,14 @@ int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 		goto out;
 	}
 
+	/* A poisoned page of a large folio that was not split. */
+	if (PageHWPoison(folio_file_page(folio, index))) {
+		folio_unlock(folio);
+		folio_put(folio);
+		r = -EHWPOISON;
+		goto out;
+	}
+
 	va = kmap_local_page(folio_file_page(folio, index));
 	if (write)
 		memcpy(va + offset, data, len);

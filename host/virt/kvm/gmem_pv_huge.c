@@ -206,6 +206,10 @@ int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
 	if (!pv->huge || folio_order(folio) != PMD_ORDER)
 		return 0;
 
+	/* A poisoned page that could not be split off: 4 KiB around it. */
+	if (folio_contain_hwpoisoned_page(folio))
+		return 0;
+
 	/* The guest's 2 MiB frame must be exactly this folio. */
 	if ((slot->base_gfn ^ slot->gmem.pgoff) & (GMEM_PV_HUGE_NR - 1))
 		return 0;
