@@ -13,6 +13,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -412,6 +414,25 @@ static int resident(u8 *p, int n)
 	return r;
 }
 
+/* A /proc/meminfo field, in kB. */
+static long meminfo_kb(const char *field)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':') {
+			kb = strtol(line + strlen(field) + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	TEST_ASSERT(kb >= 0, "no %s in /proc/meminfo", field);
+	return kb;
+}
+
 /*
  * Punch holes in 2 MiB folios: part of the first folio reads as zeroes
  * afterwards, the rest keeps its data; the whole second folio is freed
@@ -420,11 +441,15 @@ static int resident(u8 *p, int n)
 TEST(punch_hole)
 {
 	u64 flags = HUGE | GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	long thp_kb = meminfo_kb("FileHugePages");
+	int left;
 	u64 i, off;
 	struct env e;
 
 	env_create(&e, SMALL_SIZE, flags, true);
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
+	/* The page cache accounts them as file THPs. */
+	ASSERT_EQ(meminfo_kb("FileHugePages") - thp_kb, SMALL_SIZE >> 10);
 	for (off = 0; off < SMALL_SIZE; off += sizeof(u64))
 		*(u64 *)(e.mem + off) = pattern(off);
 	ASSERT_EQ(resident(e.mem + SZ_2M, 512), 512);
@@ -438,9 +463,16 @@ TEST(punch_hole)
 
 	/* The whole folio is gone; the partly punched one is split or zeroed. */
 	ASSERT_EQ(resident(e.mem + SZ_2M, 512), 0);
+	left = resident(e.mem + 2 * PAGE_SIZE, 1) + resident(e.mem + SZ_1M, 16);
 	ksft_print_msg("partial punch: %d of 17 punched pages still resident (zeroed)\n",
-		       resident(e.mem + 2 * PAGE_SIZE, 1) +
-		       resident(e.mem + SZ_1M, 16));
+		       left);
+	/*
+	 * Split and freed (no file THP left), or not split at all (one left,
+	 * and the punched pages still resident); either way the whole one is
+	 * no longer accounted.
+	 */
+	ASSERT_EQ(meminfo_kb("FileHugePages") - thp_kb, left ? SZ_2M >> 10 : 0);
+	ASSERT_TRUE(left == 0 || left == 17);
 	ASSERT_EQ(resident(e.mem, 2), 2);
 	ASSERT_EQ(resident(e.mem + SZ_1M + SZ_64K, 16), 16);
 
@@ -460,6 +492,60 @@ TEST(punch_hole)
 	for (i = 0; i < SMALL_SIZE; i += PAGE_SIZE)
 		*(u64 *)(e.mem + i) = pattern(TEST_GPA + i);
 	guest_pass(&e, SMALL_SIZE, NO_HINT, false);
+	env_destroy(&e);
+}
+
+/*
+ * Memory failure on one page of a 2 MiB folio mapped at 2 MiB by KVM: the
+ * page cache splits the folio, guest_memfd zaps KVM's mapping of the
+ * range, the host gets SIGBUS on that page only and the guest a memory
+ * fault exit on it; everything else keeps its data.
+ */
+#define POISON_OFF	(SZ_1M + 5 * PAGE_SIZE)
+
+TEST(memory_failure)
+{
+	u64 flags = HUGE | GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	struct env e;
+	u64 i, base;
+	int r;
+
+	env_create(&e, SMALL_SIZE, flags, true);
+	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
+	for (i = 0; i < SMALL_SIZE; i += PAGE_SIZE)
+		*(u64 *)(e.mem + i) = pattern(TEST_GPA + i);
+	warm_up(&e);
+	base = vm_stat(e.vm, "pages_2m");
+	guest_pass(&e, SMALL_SIZE, NO_HINT, false);
+	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
+
+	/*
+	 * Linux 7.3's memory-failure code takes guest_memfd's MF_DELAYED
+	 * (leave it to userspace and KVM) for a failed recovery, for 4 KiB
+	 * folios as well: EBUSY.  The page is poisoned all the same.
+	 */
+	r = madvise(e.mem + POISON_OFF, PAGE_SIZE, MADV_HWPOISON);
+	ASSERT_TRUE(!r || errno == EBUSY);
+	/* KVM's 2 MiB mapping over the page is gone. */
+	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 1);
+	ASSERT_FALSE(host_can_read(e.mem + POISON_OFF));
+	for (i = 0; i < SMALL_SIZE; i += PAGE_SIZE) {
+		if (i != POISON_OFF)
+			ASSERT_EQ(*(u64 *)(e.mem + i), pattern(TEST_GPA + i));
+	}
+
+	/* The guest reads up to the poisoned page, and faults on it. */
+	g_size = SMALL_SIZE;
+	g_hint = NO_HINT;
+	g_write = false;
+	sync_global_to_guest(e.vm, g_size);
+	sync_global_to_guest(e.vm, g_hint);
+	sync_global_to_guest(e.vm, g_write);
+	r = __vcpu_run(e.vcpu);
+	ASSERT_EQ(r, -1);
+	ASSERT_EQ(errno, EHWPOISON);
+	ASSERT_EQ(e.vcpu->run->exit_reason, KVM_EXIT_MEMORY_FAULT);
+	ASSERT_EQ(e.vcpu->run->memory_fault.gpa, TEST_GPA + POISON_OFF);
 	env_destroy(&e);
 }
 
