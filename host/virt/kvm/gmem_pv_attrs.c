@@ -345,11 +345,12 @@ static void gmem_pv_zap_range(struct inode *inode, pgoff_t *start,
  * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
  *
  * All or nothing: on error no page changed state.  Shared -> private first
- * takes every host userspace mapping of the range away and fails with
- * -EAGAIN if any page is still referenced from outside guest_memfd.  Then
- * KVM's mappings of the old state are zapped (of both states over the
- * 2 MiB cover, for a file with 2 MiB folios), the new state is stored, and
- * the invalidation ends, which sends racing KVM faults round again.
+ * takes every host userspace mapping of the range away.  Then KVM's
+ * mappings of the old state are zapped (of both states over the 2 MiB
+ * cover, for a file with 2 MiB folios) inside an mmu_invalidate begin/end;
+ * within it, shared -> private fails with -EAGAIN if any page is still
+ * referenced from outside guest_memfd, else the new state is stored; the
+ * invalidation ends, which sends racing KVM faults round again.
  *
  * Return: 0, -EAGAIN or -ENOMEM.
  */
@@ -369,20 +370,28 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 	if (gmem_pv_range_has_attributes(inode, start, end, attrs))
 		goto out;
 
-	if (to_private) {
+	if (to_private)
 		unmap_mapping_pages(mapping, start, end - start, false);
-		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
-		if (r)
-			goto out;
-	}
 
+	/*
+	 * Invalidate before looking for references: a KVM fault in the range
+	 * that starts from now on backs off before it takes one
+	 * (mmu_invalidate_retry_gfn_unsafe()), so only faults already under
+	 * way can fail the check.  That matters most for 2 MiB folios, which
+	 * a fault on any of their pages holds.
+	 */
 	gmem_pv_zap_range(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
-	r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end, attrs);
-	if (r)
-		*err_index = start;
-	else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
-		gmem_pv_zero_range(mapping, start, end);
+	if (to_private)
+		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
+	if (!r) {
+		r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end,
+				  attrs);
+		if (r)
+			*err_index = start;
+		else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+			gmem_pv_zero_range(mapping, start, end);
+	}
 	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 out:
 	/* Hints are advisory: one that cannot be stored is dropped. */
