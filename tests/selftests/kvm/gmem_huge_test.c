@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,8 +217,7 @@ TEST(hinted_64m_maps_2m)
 	guest_pass(&e, BIG_SIZE, PRIV | H2M, true);
 	mapped = vm_stat(e.vm, "pages_2m") - pages_2m;
 
-	ksft_print_msg("64 MiB hinted 2M: %lu of %lu 2 MiB ranges mapped at 2 MiB (%lu%% of the region), "
-		       "%lu 2 MiB folios, %lu fallbacks\n",
+	ksft_print_msg("64 MiB hinted 2M: %lu/%lu at 2 MiB (%lu%%), %lu 2M folios, %lu fallbacks\n",
 		       mapped, BIG_NR_2M, mapped * 100 / BIG_NR_2M, huge, fallbacks);
 	/* Every 2 MiB folio is mapped at 2 MiB, nothing else is. */
 	ASSERT_EQ(mapped, huge);
@@ -400,6 +400,90 @@ TEST(guest_converts_one_page)
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
 	ASSERT_FALSE(host_can_read(e.mem));
 	env_destroy(&e);
+}
+
+/*
+ * Two vCPUs: one flips a 4 KiB page of a 2 MiB range between shared and
+ * private by hypercall, the other writes every page of the range all the
+ * while, so KVM's 2 MiB and 4 KiB mappings of the range are torn down and
+ * rebuilt under its faults.  Each vCPU counts its rounds in its own byte
+ * of every page: none may be lost.
+ */
+#define RACE_ROUNDS	50
+#define RACE_PAGES	(SZ_2M / PAGE_SIZE)
+#define FLIP_GPA	(TEST_GPA + SZ_1M)
+
+static void guest_race(u64 id)
+{
+	u8 *mem = (u8 *)TEST_GPA;
+	u64 round, i;
+
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		if (id == 0)
+			GUEST_ASSERT_EQ(kvm_hypercall(KVM_HC_MAP_GPA_RANGE, FLIP_GPA, 1,
+						      (round & 1) ? PRIV | H2M : H4K,
+						      0), 0);
+		for (i = 0; i < RACE_PAGES; i++)
+			mem[i * PAGE_SIZE + id]++;
+	}
+	GUEST_DONE();
+}
+
+static void *race_vcpu(void *arg)
+{
+	struct kvm_vcpu *vcpu = arg;
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	TEST_ASSERT_EQ(uc.cmd, UCALL_DONE);
+	return NULL;
+}
+
+TEST(two_vcpus_flip_in_2m)
+{
+	u64 flags = HUGE | GUEST_MEMFD_FLAG_MMAP, i, base;
+	struct kvm_vcpu *vcpu[2];
+	struct kvm_vm *vm;
+	pthread_t t[2];
+	u8 *mem;
+	int fd;
+
+	vm = __vm_create_with_vcpus(gmem_pv_protected_shape, 2, 0, guest_race, vcpu);
+	fd = vm_create_guest_memfd(vm, SZ_2M, flags);
+	ASSERT_EQ(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, SZ_2M), 0);
+	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
+				   SZ_2M, NULL, fd, 0);
+	virt_map_level(vm, TEST_GPA, TEST_GPA, SZ_2M, PG_LEVEL_2M);
+	vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
+	mem = mmap_aligned(fd, SZ_2M);
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_huge_folios"), 1);
+
+	vcpu_args_set(vcpu[0], 1, 0);
+	vcpu_args_set(vcpu[1], 1, 1);
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, race_vcpu, vcpu[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+
+	ksft_print_msg("%d flips: %lu faults limited by the mixed state, %lu refusals retried\n",
+		       RACE_ROUNDS, vm_stat(vm, "gmem_pv_mixed_limited_faults"),
+		       vm_stat(vm, "gmem_pv_conversions_refused"));
+	/* The last flip made the range private again: uniform. */
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_hc_errors"), 0);
+	ASSERT_GT(vm_stat(vm, "gmem_pv_mixed_limited_faults"), 0);
+	base = vm_stat(vm, "pages_2m");
+	ASSERT_EQ(set_attributes(fd, 0, SZ_2M, 0), 0);
+	ASSERT_EQ(vm_stat(vm, "pages_2m"), base - 1);
+	for (i = 0; i < RACE_PAGES; i++) {
+		ASSERT_EQ(mem[i * PAGE_SIZE], RACE_ROUNDS);
+		ASSERT_EQ(mem[i * PAGE_SIZE + 1], RACE_ROUNDS);
+	}
+	munmap(mem, SZ_2M);
+	close(fd);
+	kvm_vm_free(vm);
 }
 
 /* Residency of @n pages at @p, by mincore(). */
