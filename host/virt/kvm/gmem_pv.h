@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <linux/kvm_host.h>
 #include <linux/maple_tree.h>
+#include <linux/mm_types.h>
 
 #ifdef CONFIG_KVM_GMEM_PV
 /**
@@ -20,11 +21,19 @@
  *		where it never hinted
  * @owns_state:	@attributes is authoritative: the file was created for a VM
  *		with private memory while kvm.gmem_in_place_conversion was on
+ * @huge:	GUEST_MEMFD_FLAG_GMEM_PV_HUGE: 2 MiB folios where they fit
+ * @huge_hinted: GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED: ranges never hinted
+ *		map at 4 KiB
+ * @kvm:	the VM the file was created for, for the stats of @huge files;
+ *		only used while a file (which pins the VM) is live
  */
 struct gmem_pv_inode {
 	struct maple_tree attributes;
 	struct maple_tree hints;
 	bool owns_state;
+	bool huge;
+	bool huge_hinted;
+	struct kvm *kvm;
 };
 
 /* Provided by guest_memfd.c. */
@@ -44,6 +53,17 @@ int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags);
 bool gmem_pv_owns_state(struct inode *inode);
 bool gmem_pv_index_is_private(struct inode *inode, pgoff_t index);
 long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg);
+
+/* Provided by gmem_pv_huge.c. */
+int gmem_pv_huge_init(struct kvm *kvm, struct inode *inode, u64 flags);
+bool gmem_pv_huge(struct inode *inode);
+struct folio *gmem_pv_huge_get_folio(struct inode *inode, pgoff_t index,
+				     struct mempolicy *policy);
+int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
+			   struct inode *inode, struct folio *folio,
+			   pgoff_t index);
+vm_fault_t gmem_pv_huge_map_user(struct vm_fault *vmf, struct folio *folio);
+void gmem_pv_huge_punch(struct inode *inode, pgoff_t start, pgoff_t end);
 #else
 struct gmem_pv_inode { };
 
@@ -69,6 +89,37 @@ static inline long gmem_pv_ioctl(struct file *file, unsigned int ioctl,
 				 unsigned long arg)
 {
 	return -ENOTTY;
+}
+
+static inline bool gmem_pv_huge(struct inode *inode)
+{
+	return false;
+}
+
+static inline struct folio *gmem_pv_huge_get_folio(struct inode *inode,
+						   pgoff_t index,
+						   struct mempolicy *policy)
+{
+	return NULL;
+}
+
+static inline int gmem_pv_huge_max_order(struct kvm *kvm,
+					 struct kvm_memory_slot *slot,
+					 struct inode *inode,
+					 struct folio *folio, pgoff_t index)
+{
+	return 0;
+}
+
+static inline vm_fault_t gmem_pv_huge_map_user(struct vm_fault *vmf,
+					       struct folio *folio)
+{
+	return VM_FAULT_SIGBUS;
+}
+
+static inline void gmem_pv_huge_punch(struct inode *inode, pgoff_t start,
+				      pgoff_t end)
+{
 }
 #endif /* CONFIG_KVM_GMEM_PV */
 

@@ -55,6 +55,9 @@ void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
 	mt_init_flags(&pv->attributes, MT_FLAGS_USE_RCU);
 	mt_init_flags(&pv->hints, MT_FLAGS_USE_RCU);
 	pv->owns_state = false;
+	pv->huge = false;
+	pv->huge_hinted = false;
+	pv->kvm = NULL;
 }
 
 void gmem_pv_inode_destroy(struct gmem_pv_inode *pv)
@@ -89,6 +92,10 @@ int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags)
 
 	r = mtree_store_range(&pv->attributes, 0, nr - 1, xa_mk_value(attrs),
 			      GFP_KERNEL_ACCOUNT);
+	if (r)
+		return r;
+
+	r = gmem_pv_huge_init(kvm, inode, flags);
 	if (r)
 		return r;
 
@@ -243,10 +250,22 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 			struct folio *folio = fbatch.folios[i];
 			int own = folio_nr_pages(folio) +
 				  folio_test_private(folio) + 1;
+			int mapped = 0;
+
+			/*
+			 * A 2 MiB folio may stay mapped by host userspace at
+			 * its shared pages outside the range, one reference
+			 * per PTE.  The range itself was unmapped, and host
+			 * faults on large folios map under the invalidate
+			 * lock, which is held: what is mapped is not ours.
+			 */
+			if (folio_test_large(folio))
+				mapped = folio_mapcount(folio);
 
 			/* The per-CPU LRU batches hold references too. */
 			lru_cache_drain_for_folio(folio, 1, &drained);
-			if (folio_mapped(folio) || folio_ref_count(folio) != own) {
+			if ((!mapped && folio_mapped(folio)) ||
+			    folio_ref_count(folio) != own + mapped) {
 				*err_index = max(start, folio->index);
 				r = -EAGAIN;
 				break;
@@ -281,25 +300,6 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
 	}
 }
 
-/**
- * gmem_pv_convert() - change the state of a range of a guest_memfd
- * @kvm:	the VM that asked, for its stats
- * @inode:	the guest_memfd's inode
- * @start:	first page offset
- * @end:	page offset after the range
- * @attrs:	0 (shared) or KVM_MEMORY_ATTRIBUTE_PRIVATE
- * @flags:	KVM_SET_MEMORY_ATTRIBUTES2_* content mode
- * @hint:	the guest's mapping-size hint to record for the range, or -1
- * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
- *
- * All or nothing: on error no page changed state.  Shared -> private first
- * takes every host userspace mapping of the range away and fails with
- * -EAGAIN if any page is still referenced from outside guest_memfd.  Then
- * KVM's mappings of the old state are zapped, the new state is stored, and
- * the invalidation ends, which sends racing KVM faults round again.
- *
- * Return: 0, -EAGAIN or -ENOMEM.
- */
 static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 			  int r)
 {
@@ -312,12 +312,57 @@ static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_shared);
 }
 
+/*
+ * What a conversion of [*@start, *@end) must zap in KVM.  Only the mappings
+ * of the state it leaves, normally.  A file with 2 MiB folios may be mapped
+ * at 2 MiB where a range was uniform, and must be mapped at 2 MiB again
+ * where it becomes uniform: zap both states over the 2 MiB cover, so that
+ * KVM refaults it at the level the new state allows, and so that a vCPU
+ * fault anywhere in the cover that read the old state is retried.
+ */
+static void gmem_pv_zap_range(struct inode *inode, pgoff_t *start,
+			      pgoff_t *end, enum kvm_gfn_range_filter *filter)
+{
+	pgoff_t size = i_size_read(inode) >> PAGE_SHIFT;
+
+	if (!gmem_pv_huge(inode))
+		return;
+
+	*start = round_down(*start, 1UL << PMD_ORDER);
+	*end = min(round_up(*end, 1UL << PMD_ORDER), size);
+	*filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
+}
+
+/**
+ * gmem_pv_convert() - change the state of a range of a guest_memfd
+ * @kvm:	the VM that asked, for its stats
+ * @inode:	the guest_memfd's inode
+ * @start:	first page offset
+ * @end:	page offset after the range
+ * @attrs:	0 (shared) or KVM_MEMORY_ATTRIBUTE_PRIVATE
+ * @flags:	KVM_SET_MEMORY_ATTRIBUTES2_* content mode
+ * @hint:	the guest's mapping-size hint to record for the range, or -1
+ * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
+ *
+ * All or nothing: on error no page changed state.  Shared -> private first
+ * takes every host userspace mapping of the range away.  Then KVM's
+ * mappings of the old state are zapped (of both states over the 2 MiB
+ * cover, for a file with 2 MiB folios) inside an mmu_invalidate begin/end;
+ * within it, shared -> private fails with -EAGAIN if any page is still
+ * referenced from outside guest_memfd, else the new state is stored; the
+ * invalidation ends, which sends racing KVM faults round again.
+ *
+ * Return: 0, -EAGAIN or -ENOMEM.
+ */
 static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 			   pgoff_t end, unsigned long attrs, u64 flags,
 			   int hint, pgoff_t *err_index)
 {
 	struct address_space *mapping = inode->i_mapping;
 	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	enum kvm_gfn_range_filter filter = to_private ? KVM_FILTER_SHARED :
+							KVM_FILTER_PRIVATE;
+	pgoff_t zstart = start, zend = end;
 	int r = 0;
 
 	filemap_invalidate_lock(mapping);
@@ -325,22 +370,29 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 	if (gmem_pv_range_has_attributes(inode, start, end, attrs))
 		goto out;
 
-	if (to_private) {
+	if (to_private)
 		unmap_mapping_pages(mapping, start, end - start, false);
-		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
-		if (r)
-			goto out;
-	}
 
-	kvm_gmem_invalidate_range_start(inode, start, end,
-					to_private ? KVM_FILTER_SHARED :
-						     KVM_FILTER_PRIVATE);
-	r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end, attrs);
-	if (r)
-		*err_index = start;
-	else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
-		gmem_pv_zero_range(mapping, start, end);
-	kvm_gmem_invalidate_range_end(inode, start, end);
+	/*
+	 * Invalidate before looking for references: a KVM fault in the range
+	 * that starts from now on backs off before it takes one
+	 * (mmu_invalidate_retry_gfn_unsafe()), so only faults already under
+	 * way can fail the check.  That matters most for 2 MiB folios, which
+	 * a fault on any of their pages holds.
+	 */
+	gmem_pv_zap_range(inode, &zstart, &zend, &filter);
+	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
+	if (to_private)
+		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
+	if (!r) {
+		r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end,
+				  attrs);
+		if (r)
+			*err_index = start;
+		else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+			gmem_pv_zero_range(mapping, start, end);
+	}
+	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 out:
 	/* Hints are advisory: one that cannot be stored is dropped. */
 	if (!r && hint >= 0)
@@ -499,6 +551,14 @@ int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 	folio = kvm_gmem_pv_get_folio(inode, index);
 	if (IS_ERR(folio)) {
 		r = PTR_ERR(folio) == -EHWPOISON ? -EHWPOISON : -EFAULT;
+		goto out;
+	}
+
+	/* A poisoned page of a large folio that was not split. */
+	if (PageHWPoison(folio_file_page(folio, index))) {
+		folio_unlock(folio);
+		folio_put(folio);
+		r = -EHWPOISON;
 		goto out;
 	}
 

@@ -125,4 +125,27 @@ struct kvm_memory_attributes2_query {
 /* On a guest_memfd fd.  Same number as KVM_SET_MEMORY_ATTRIBUTES, other size/dir. */
 #define KVM_SET_MEMORY_ATTRIBUTES2	_IOWR(0xAE, 0xd2, struct kvm_memory_attributes2)
 
+/*
+ * KVM_CREATE_GUEST_MEMFD flags (struct kvm_create_guest_memfd.flags), beside
+ * Linux 7.3's GUEST_MEMFD_FLAG_MMAP (bit 0) and GUEST_MEMFD_FLAG_INIT_SHARED
+ * (bit 1).  KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD_FLAGS) reports them
+ * where they are accepted: where guest_memfd owns the private/shared state
+ * (kvm.gmem_in_place_conversion=1 and a VM type with private memory).  They
+ * sit just below bits 26-31, which upstream's huge-page proposals use for a
+ * memfd-style page-size field, and far from the low bits upstream hands out
+ * in order; the capability answers an int, so nothing above bit 30 could be
+ * reported.  See Documentation/virt/kvm/gmem-pv-huge-mappings.rst.
+ *
+ * GUEST_MEMFD_FLAG_GMEM_PV_HUGE: back every 2 MiB-aligned 2 MiB range of the
+ * file with one PMD-order folio when one can be allocated (else 4 KiB
+ * folios), and let KVM map such a range at 2 MiB while its pages are all in
+ * one state and the guest's size hint allows it.
+ *
+ * GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED: with the above, map at 2 MiB only
+ * where the guest hinted 2 MiB or 1 GiB (KVM_HC_MAP_GPA_RANGE); without it,
+ * a range the guest never hinted maps at 2 MiB.  No effect on its own.
+ */
+#define GUEST_MEMFD_FLAG_GMEM_PV_HUGE		(1ULL << 24)
+#define GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED	(1ULL << 25)
+
 #endif /* _UAPI_LINUX_KVM_GMEM_PV_H */

@@ -17,6 +17,7 @@
  */
 
 #include <linux/kvm_host.h>
+#include <linux/delay.h>
 #include <linux/sched/signal.h>
 
 #include "x86.h"
@@ -31,10 +32,13 @@
 
 /*
  * KVM's own faults hold a page reference for a moment (another vCPU mapping
- * the page being converted); tell that from a pin by trying again a few
- * times before reporting EAGAIN to the guest.
+ * the page being converted, or with 2 MiB folios any page of the folio);
+ * tell that from a pin by trying again for a while before reporting EAGAIN
+ * to the guest.  A while, not a number of times: the fault may be running
+ * on a vCPU that its host has preempted (nested, or an overcommitted host),
+ * and retrying back to back would give up long before it is done.
  */
-#define GMEM_PV_HC_EAGAIN_TRIES	8
+#define GMEM_PV_HC_EAGAIN_NS	(20 * NSEC_PER_MSEC)
 
 #define GMEM_PV_HC_VALID_FLAGS	(KVM_GMEM_PV_HC_ENABLE | \
 				 KVM_GMEM_PV_HC_EXIT_ON_CONVERSION)
@@ -179,17 +183,27 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 		ret = gmem_pv_hc_check(gpa, npages, attrs);
 
 	while (!ret && npages) {
-		int tries = 0;
-		u64 done;
+		u64 give_up = 0, done;
 
-		do {
-			if (tries)
-				cond_resched();
+		for (;;) {
 			done = min_t(u64, npages, GMEM_PV_HC_STEP);
 			r = kvm_gmem_pv_convert_gfns(kvm, gpa_to_gfn(gpa), &done,
 						     attrs & KVM_GMEM_PV_HC_PRIVATE,
 						     attrs & KVM_GMEM_PV_HC_HINT_MASK);
-		} while (r == -EAGAIN && ++tries < GMEM_PV_HC_EAGAIN_TRIES);
+			if (r != -EAGAIN || signal_pending(current))
+				break;
+			if (!give_up)
+				give_up = ktime_get_ns() + GMEM_PV_HC_EAGAIN_NS;
+			else if (ktime_get_ns() > give_up)
+				break;
+			/* Let the fault that holds the page finish. */
+			usleep_range(100, 200);
+		}
+		/* Not the guest's error: deliver the signal, then try again. */
+		if (r == -EAGAIN && signal_pending(current)) {
+			atomic64_inc(&kvm->stat.gmem_pv_hc_restarts);
+			break;
+		}
 		if (r) {
 			ret = gmem_pv_hc_errno(r);
 			break;
