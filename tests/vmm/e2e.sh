@@ -43,7 +43,7 @@ run_vmm() {
 	echo "# gmem-vmm $*"
 	# The guest's console lines end in CR LF.
 	$V/gmem-vmm -k $V/bzImage -i $V/guest.cpio \
-		-t "${GMEMVM_TIMEOUT:-150}" "$@" < /dev/null > "$log.raw" 2>&1
+		-t "${GMEMVM_TIMEOUT:-400}" "$@" < /dev/null > "$log.raw" 2>&1
 	rc=$?
 	tr -d '\r' < "$log.raw" > "$log"
 	rm -f "$log.raw"
@@ -129,7 +129,10 @@ private_probe() {
 }
 
 smp_conversion_load() {
-	echo "1..5"
+	echo "1..6"
+	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
+	[ $rc = 0 ] && grep -q 'GUEST-USERSPACE cpus=2' "$log" && disk_ok && no_splat
+	ok $? "unprotected baseline: same load on 2 vCPUs, data intact"
 	run_vmm load -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
 	ok $rc "2-vCPU protected guest under conversion load exits 0"
 	grep -q 'GUEST-USERSPACE cpus=2' "$log"
