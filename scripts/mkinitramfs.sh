@@ -49,6 +49,10 @@ if [ -n "$guest_kernel" ]; then
 	rm -rf "$groot"
 fi
 
+# Shell suites checking the guest driver from inside a machine.
+mkdir -p "$root/tests/guest"
+install -m 0755 "$top"/tests/guest/*.sh "$root/tests/guest/"
+
 cp "$top/tests/suites.conf" "$root/tests/suites.conf"
 if [ "${GMEMPV_INJECT_FAILURE:-0}" = 1 ]; then
 	mkdir -p "$root/tests/harness"

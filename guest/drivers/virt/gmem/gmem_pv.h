@@ -5,6 +5,7 @@
 #ifndef __GMEM_PV_H
 #define __GMEM_PV_H
 
+#include <linux/atomic.h>
 #include <linux/types.h>
 
 /**
@@ -33,5 +34,29 @@ typedef u64 (*gmem_pv_pfn_fn)(void *ctx, unsigned long idx);
 
 unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 				 unsigned long idx, unsigned long nr);
+
+int gmem_pv_hc_errno(long ret);
+int gmem_pv_hc_progress(u64 gpa, u64 npages, u64 left_gpa, u64 left,
+			u64 *done);
+
+/**
+ * struct gmem_pv_stats - what the driver did, for debugfs
+ * @hypercalls:		KVM_HC_MAP_GPA_RANGE calls made (a retry is a call)
+ * @pages_shared:	pages converted private to shared
+ * @pages_unshared:	pages converted shared to private
+ * @failures:		requests that ended in an error
+ * @hints:		hint-only requests (gmem_pv_hint_private())
+ * @hint_pages:		pages covered by hint-only requests
+ */
+struct gmem_pv_stats {
+	atomic64_t hypercalls;
+	atomic64_t pages_shared;
+	atomic64_t pages_unshared;
+	atomic64_t failures;
+	atomic64_t hints;
+	atomic64_t hint_pages;
+};
+
+extern struct gmem_pv_stats gmem_pv_stats;
 
 #endif /* __GMEM_PV_H */

@@ -21,7 +21,7 @@
 #include <linux/minmax.h>
 #include <linux/sizes.h>
 #include <kunit/visibility.h>
-#include <asm/kvm_para.h>
+#include <linux/kvm_gmem_pv_para.h>
 
 #include "gmem_pv.h"
 
@@ -152,3 +152,63 @@ unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 	return i - idx;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmem_pv_contig_run);
+
+/**
+ * gmem_pv_hc_errno() - the kernel error code for a hypercall's return value
+ * @ret:	RAX as KVM_HC_MAP_GPA_RANGE returned it
+ *
+ * Return: 0 for success; -EPERM, -EINVAL, -EFAULT, -EAGAIN or -ENOMEM for
+ * the codes the host documents; -EOPNOTSUPP for KVM_ENOSYS (the host does
+ * not service the hypercall); -EIO for anything else, which a host that
+ * keeps to the ABI never returns.
+ */
+int gmem_pv_hc_errno(long ret)
+{
+	switch (ret) {
+	case 0:
+		return 0;
+	case -KVM_EPERM:
+		return -EPERM;
+	case -KVM_EINVAL:
+		return -EINVAL;
+	case -KVM_EFAULT:
+		return -EFAULT;
+	case -KVM_GMEM_PV_EAGAIN:
+		return -EAGAIN;
+	case -KVM_GMEM_PV_ENOMEM:
+		return -ENOMEM;
+	case -KVM_ENOSYS:
+		return -EOPNOTSUPP;
+	default:
+		return -EIO;
+	}
+}
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_hc_errno);
+
+/**
+ * gmem_pv_hc_progress() - how much of a request the host says it converted
+ * @gpa:	RBX the request was made with
+ * @npages:	RCX the request was made with
+ * @left_gpa:	RBX on return: the first page not converted
+ * @left:	RCX on return: the number of pages not converted
+ * @done:	set to the number of pages converted, from @gpa on
+ *
+ * The host converts a prefix of the range and names what it did not
+ * convert in RBX/RCX, whatever RAX says.  The guest's count of shared
+ * pages depends on it, so a reply that does not describe a suffix of the
+ * request is a broken host, not a number to trust.
+ *
+ * Return: 0, or -EIO when RBX/RCX do not describe a suffix of the request
+ * (then @done is 0).
+ */
+int gmem_pv_hc_progress(u64 gpa, u64 npages, u64 left_gpa, u64 left, u64 *done)
+{
+	*done = 0;
+	if (left > npages)
+		return -EIO;
+	if (left_gpa != gpa + (npages - left) * GMEM_PV_4K)
+		return -EIO;
+	*done = npages - left;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_hc_progress);

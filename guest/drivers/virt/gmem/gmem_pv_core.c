@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gmem-pv guest: run as a protected guest on a KVM software-protected VM.
+ *
+ * When the host sets KVM_FEATURE_GMEM_PV in the KVM CPUID leaf, every page
+ * of guest memory is private (backed by guest_memfd, out of reach of host
+ * userspace) until the guest asks for it to be shared.  There is no page
+ * table bit to flip: a page is shared or private only in the host's
+ * guest_memfd, and KVM_HC_MAP_GPA_RANGE converts it.  The kernel already
+ * knows how to live with that from SEV and TDX, so the driver declares the
+ * guest a confidential-computing guest (CC_VENDOR_GMEM_PV) and lets the
+ * existing machinery do the rest:
+ *
+ *  - set_memory_decrypted()/encrypted() reach the host through the
+ *    x86_platform.guest.enc_status_change_* hooks below;
+ *  - DMA is bounced through swiotlb, whose pool mem_encrypt_init() shares,
+ *    and dma_alloc_coherent() shares what it hands out;
+ *  - virtio devices must offer VIRTIO_F_ACCESS_PLATFORM;
+ *  - the pages KVM itself writes (kvmclock, steal time, async PF, PV EOI)
+ *    live in the .bss..decrypted and per-CPU decrypted sections, shared
+ *    here before the kernel gives their addresses to KVM.
+ *
+ * Conversions preserve contents (the host's documented default), so the
+ * order of the hypercall and the (empty) page table change does not matter.
+ * See Documentation/virt/gmem-pv/guest.rst.
+ */
+
+#define pr_fmt(fmt) "gmem-pv: " fmt
+
+#include <linux/cc_platform.h>
+#include <linux/delay.h>
+#include <linux/export.h>
+#include <linux/init.h>
+#include <linux/kvm_para.h>
+#include <linux/mm.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <asm/coco.h>
+#include <asm/cpufeature.h>
+#include <asm/e820/api.h>
+#include <asm/gmem_pv.h>
+#include <asm/mem_encrypt.h>
+#include <asm/pgtable_types.h>
+#include <asm/x86_init.h>
+#include <linux/kvm_gmem_pv_para.h>
+
+#include "gmem_pv.h"
+
+/*
+ * A host that finds a page it is asked to make private still referenced
+ * (its own fault in flight on another vCPU, a VMM pin) answers EAGAIN, and
+ * ENOMEM when it is short of memory.  Both are worth a few more tries; a
+ * page that stays pinned is an error for the caller.
+ */
+#define GMEM_PV_RETRIES		8
+#define GMEM_PV_RETRY_US	100
+
+struct gmem_pv_stats gmem_pv_stats;
+
+static bool gmem_pv_active __ro_after_init;
+static bool gmem_pv_off __initdata;
+
+static int __init gmem_pv_parse(char *arg)
+{
+	if (!arg)
+		return -EINVAL;
+	if (!strcmp(arg, "off"))
+		gmem_pv_off = true;
+	else if (strcmp(arg, "on"))
+		return -EINVAL;
+	return 0;
+}
+early_param("gmem_pv", gmem_pv_parse);
+
+/**
+ * gmem_pv_enabled() - is this guest a gmem-pv protected guest?
+ *
+ * Return: true when the host offered the feature and the driver took it.
+ */
+bool gmem_pv_enabled(void)
+{
+	return gmem_pv_active;
+}
+EXPORT_SYMBOL_GPL(gmem_pv_enabled);
+
+/*
+ * Alternatives are not patched yet when the first conversions are made
+ * (setup_arch()), so pick the vendor's instruction by hand rather than
+ * let KVM emulate the other one through #UD.
+ */
+static long gmem_pv_map_gpa_range(u64 *gpa, u64 *npages, u64 attrs)
+{
+	long ret;
+
+	if (boot_cpu_has(X86_FEATURE_VMMCALL))
+		asm volatile("vmmcall"
+			     : "=a" (ret), "+b" (*gpa), "+c" (*npages)
+			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "d" (attrs)
+			     : "memory");
+	else
+		asm volatile("vmcall"
+			     : "=a" (ret), "+b" (*gpa), "+c" (*npages)
+			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "d" (attrs)
+			     : "memory");
+	return ret;
+}
+
+static void gmem_pv_account(u64 done, bool private, bool hint_only)
+{
+	if (hint_only)
+		atomic64_add(done, &gmem_pv_stats.hint_pages);
+	else if (private)
+		atomic64_add(done, &gmem_pv_stats.pages_unshared);
+	else
+		atomic64_add(done, &gmem_pv_stats.pages_shared);
+}
+
+static const char *gmem_pv_dir(bool private)
+{
+	return private ? "private" : "shared";
+}
+
+/* One hypercall's worth: a physically contiguous range with one hint. */
+static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
+				 bool private, bool hint_only)
+{
+	u64 attrs = chunk->hint | (private ? KVM_GMEM_PV_HC_PRIVATE : 0);
+	u64 gpa = chunk->gpa, left = chunk->npages;
+	unsigned int tries = 0;
+	long ret;
+	int err;
+
+	for (;;) {
+		u64 req_gpa = gpa, req_left = left, done;
+
+		ret = gmem_pv_map_gpa_range(&gpa, &left, attrs);
+		atomic64_inc(&gmem_pv_stats.hypercalls);
+
+		err = gmem_pv_hc_progress(req_gpa, req_left, gpa, left, &done);
+		if (err) {
+			pr_err("host returned RBX %#llx RCX %llu for GPA %#llx + %llu pages: not a suffix of the request\n",
+			       gpa, left, req_gpa, req_left);
+			break;
+		}
+		gmem_pv_account(done, private, hint_only);
+
+		err = gmem_pv_hc_errno(ret);
+		if (!err && left) {
+			pr_err("host returned success with %llu pages left at %#llx\n",
+			       left, gpa);
+			err = -EIO;
+			break;
+		}
+		if (!err)
+			return 0;
+		if ((err != -EAGAIN && err != -ENOMEM) ||
+		    ++tries >= GMEM_PV_RETRIES)
+			break;
+		udelay(GMEM_PV_RETRY_US);
+	}
+
+	atomic64_inc(&gmem_pv_stats.failures);
+	pr_err("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe); %llu pages from %#llx not converted\n",
+	       chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
+	       gmem_pv_dir(private), ret, ERR_PTR(err), left, gpa);
+	return err;
+}
+
+/* Convert the physically contiguous range [@pa, @pa + @npages pages). */
+static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
+				bool hint_only)
+{
+	u64 end = pa + npages * PAGE_SIZE;
+	struct gmem_pv_chunk chunk;
+	int err;
+
+	while (pa < end) {
+		err = gmem_pv_next_chunk(pa, end, KVM_MAP_GPA_RANGE_PAGE_SZ_1G,
+					 &chunk);
+		if (err)
+			return err;
+		err = gmem_pv_convert_chunk(&chunk, private, hint_only);
+		if (err)
+			return err;
+		pa += chunk.npages * PAGE_SIZE;
+	}
+	return 0;
+}
+
+static u64 gmem_pv_va_to_pfn(void *ctx, unsigned long idx)
+{
+	return PHYS_PFN(slow_virt_to_phys((char *)ctx + idx * PAGE_SIZE));
+}
+
+/*
+ * Convert @npages pages from the page-aligned kernel address @vaddr.  The
+ * direct map is physically contiguous; anything else (vmalloc, fixmap) is
+ * walked page by page and each contiguous run converted on its own.
+ */
+static int gmem_pv_convert_va(unsigned long vaddr, unsigned long npages,
+			      bool private)
+{
+	unsigned long idx, run;
+	int err;
+
+	if (!npages)
+		return 0;
+	if (virt_addr_valid((void *)vaddr) &&
+	    virt_addr_valid((void *)(vaddr + npages * PAGE_SIZE - 1)))
+		return gmem_pv_convert_phys(__pa(vaddr), npages, private, false);
+
+	for (idx = 0; idx < npages; idx += run) {
+		run = gmem_pv_contig_run(gmem_pv_va_to_pfn, (void *)vaddr,
+					 idx, npages);
+		err = gmem_pv_convert_phys(PFN_PHYS(gmem_pv_va_to_pfn((void *)vaddr, idx)),
+					   run, private, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * set_memory_decrypted()/encrypted() call this before they change the
+ * page tables, which for gmem-pv change nothing: the conversion is the
+ * whole job, and its failure stops the caller before it uses the pages.
+ */
+static int gmem_pv_enc_status_change_prepare(unsigned long vaddr, int npages,
+					     bool enc)
+{
+	if (WARN_ON_ONCE(npages < 0))
+		return -EINVAL;
+	return gmem_pv_convert_va(vaddr, npages, enc);
+}
+
+static int gmem_pv_enc_status_change_finish(unsigned long vaddr, int npages,
+					    bool enc)
+{
+	return 0;
+}
+
+/* No encryption, so no stale cache lines or TLB entries to care about. */
+static bool gmem_pv_enc_tlb_flush_required(bool enc)
+{
+	return false;
+}
+
+static bool gmem_pv_enc_cache_flush_required(void)
+{
+	return false;
+}
+
+/**
+ * gmem_pv_hint_private() - ask for large host mappings of a private range
+ * @pa:		start of the range, page aligned
+ * @size:	size of the range in bytes, page aligned
+ *
+ * Issues KVM_HC_MAP_GPA_RANGE with the private bit and the largest size
+ * hint each part's alignment allows.  For a private range that changes no
+ * state and only tells the host the guest wants huge mappings there; a
+ * shared page in the range becomes private, so call it only for memory no
+ * device uses.
+ *
+ * Context: may be called from early boot on; does not sleep.
+ * Return: 0; -ENODEV when this is not a gmem-pv guest; -EINVAL for an
+ * unaligned or empty range; or the host's error (see gmem_pv_hc_errno()).
+ */
+int gmem_pv_hint_private(phys_addr_t pa, size_t size)
+{
+	if (!gmem_pv_active)
+		return -ENODEV;
+	if (!size || !PAGE_ALIGNED(pa | size) || pa + size < pa)
+		return -EINVAL;
+
+	atomic64_inc(&gmem_pv_stats.hints);
+	return gmem_pv_convert_phys(pa, size >> PAGE_SHIFT, true, true);
+}
+EXPORT_SYMBOL_GPL(gmem_pv_hint_private);
+
+/* All RAM is private when the guest starts: hint the host to map it huge. */
+static void __init gmem_pv_hint_ram(void)
+{
+	u64 hinted = 0;
+	int i, err;
+
+	for (i = 0; i < e820_table->nr_entries; i++) {
+		struct e820_entry *entry = &e820_table->entries[i];
+		u64 start = PAGE_ALIGN(entry->addr);
+		u64 end = PAGE_ALIGN_DOWN(entry->addr + entry->size);
+
+		if (entry->type != E820_TYPE_RAM || end <= start)
+			continue;
+
+		err = gmem_pv_hint_private(start, end - start);
+		if (err) {
+			/* Only a hint: the guest runs on with small mappings. */
+			pr_warn("mapping-size hint for RAM [%#llx, %#llx) failed: %pe\n",
+				start, end, ERR_PTR(err));
+			continue;
+		}
+		hinted += end - start;
+	}
+	pr_info("hinted %llu MiB of private RAM for large mappings\n",
+		hinted >> 20);
+}
+
+/*
+ * A page KVM writes must be shared before its address is given to KVM; a
+ * guest that cannot share it would run with a broken clock, so stop here
+ * with the reason rather than later with a mystery.
+ */
+static void __init gmem_pv_share_or_die(phys_addr_t pa, u64 npages,
+					const char *what)
+{
+	int err = gmem_pv_convert_phys(pa, npages, false, false);
+
+	if (err)
+		panic("gmem-pv: cannot share %s (GPA %#llx, %llu pages): %pe\n",
+		      what, (u64)pa, npages, ERR_PTR(err));
+}
+
+/**
+ * gmem_pv_early_share() - share the pages under an early kernel object
+ * @ptr:	the object, in the kernel image or the per-CPU areas
+ * @size:	its size in bytes
+ *
+ * For the per-CPU variables KVM writes (steal time, async PF, PV EOI),
+ * called for each CPU before the first of them is registered with KVM.
+ * They sit together in the page-aligned per-CPU decrypted section, so the
+ * page just shared is remembered and not shared (and counted) again.
+ *
+ * Context: early boot, before the page allocator.
+ */
+void __init gmem_pv_early_share(void *ptr, unsigned long size)
+{
+	static u64 last_pfn = -1ULL;
+	u64 first, last;
+
+	if (!gmem_pv_active || !size)
+		return;
+
+	first = PHYS_PFN(slow_virt_to_phys(ptr));
+	last = PHYS_PFN(slow_virt_to_phys((char *)ptr + size - 1));
+	/* The per-CPU area is contiguous in the direct map. */
+	if (WARN_ON_ONCE(last < first))
+		return;
+	if (first == last && first == last_pfn)
+		return;
+
+	gmem_pv_share_or_die(PFN_PHYS(first), last - first + 1,
+			     "a per-CPU page KVM writes");
+	last_pfn = last;
+}
+
+/**
+ * gmem_pv_init_platform() - detect the host feature and become a CC guest
+ *
+ * Called from the KVM guest's platform setup (kvm_init_platform()), after
+ * the e820 map is known and before kvmclock registers its pages.
+ */
+void __init gmem_pv_init_platform(void)
+{
+	phys_addr_t bss = __pa_symbol(__start_bss_decrypted);
+	phys_addr_t bss_end = __pa_symbol(__start_bss_decrypted_unused);
+
+	if (!kvm_para_has_feature(KVM_FEATURE_GMEM_PV))
+		return;
+	if (gmem_pv_off) {
+		pr_warn("host offers protected memory but gmem_pv=off: all memory stays private and devices cannot reach it\n");
+		return;
+	}
+	if (cc_vendor != CC_VENDOR_NONE) {
+		pr_warn("another confidential-computing platform (%d) is active; not enabling\n",
+			cc_vendor);
+		return;
+	}
+
+	cc_vendor = CC_VENDOR_GMEM_PV;
+	x86_platform.guest.enc_status_change_prepare = gmem_pv_enc_status_change_prepare;
+	x86_platform.guest.enc_status_change_finish = gmem_pv_enc_status_change_finish;
+	x86_platform.guest.enc_tlb_flush_required = gmem_pv_enc_tlb_flush_required;
+	x86_platform.guest.enc_cache_flush_required = gmem_pv_enc_cache_flush_required;
+	gmem_pv_active = true;
+
+	/* Hint first: nothing is shared yet, so all RAM is still private. */
+	gmem_pv_hint_ram();
+
+	if (bss_end > bss)
+		gmem_pv_share_or_die(bss, PHYS_PFN(bss_end - bss),
+				     ".bss..decrypted (kvmclock)");
+
+	pr_info("protected guest: memory private by default, %llu pages shared for KVM\n",
+		(u64)atomic64_read(&gmem_pv_stats.pages_shared));
+}

@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The gmem-pv guest driver on a host without KVM_FEATURE_GMEM_PV (L1 under
+# QEMU TCG has no KVM CPUID leaf at all): it must do nothing.  TAP output.
+
+d=/sys/kernel/debug/gmem_pv
+n=0 failed=0
+
+ok() {	# ok CONDITION-STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		failed=$((failed + 1))
+	fi
+}
+
+echo "TAP version 13"
+echo "1..5"
+
+[ "$(cat $d/active 2>/dev/null)" = 0 ]
+ok $? "debugfs gmem_pv/active reads 0"
+
+bad=
+for f in hypercalls pages_shared pages_unshared shared_pages failures hints hint_pages; do
+	v=$(cat $d/$f 2>/dev/null)
+	[ "$v" = 0 ] || bad="$bad $f=${v:-missing}"
+done
+[ -z "$bad" ]
+ok $? "every counter is 0${bad:+ (not:$bad)}"
+
+err=$( (echo 1 > $d/exercise) 2>&1 )
+echo "$err" | grep -q "No such device"
+ok $? "exercise refuses with ENODEV (got: ${err:-success})"
+
+! dmesg | grep -q "gmem-pv: \|Memory Encryption Features active"
+ok $? "the driver logged nothing and no CC platform is active"
+
+! dmesg | grep -q "system is using DMA bounce buffers"
+ok $? "DMA is not bounced"
+
+exit $((failed > 0))
