@@ -129,7 +129,7 @@ private_probe() {
 }
 
 smp_conversion_load() {
-	echo "1..6"
+	echo "1..8"
 	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
 	[ $rc = 0 ] && grep -q 'GUEST-USERSPACE cpus=2' "$log" && disk_ok && no_splat
 	ok $? "unprotected baseline: same load on 2 vCPUs, data intact"
@@ -139,6 +139,11 @@ smp_conversion_load() {
 	ok $? "both vCPUs online"
 	grep -q 'GUEST-LOAD rebinds=40' "$log"
 	ok $? "40 virtio-rng rebinds (coherent rings shared and unshared)"
+	grep -q 'GUEST-LOAD exercise=ok' "$log"
+	ok $? "the driver's exerciser on both vCPUs: contents kept both ways"
+	s=$(field pages_unshared GUEST-GMEMPV)
+	[ -n "$s" ] && [ "$s" -ge 2048 ]
+	ok $? "guest converted back and forth (pages_unshared=${s:-none})"
 	disk_ok
 	ok $? "disk data intact after the load"
 	no_splat
