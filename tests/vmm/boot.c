@@ -381,6 +381,12 @@ void boot_setup_cpuid(struct vcpu *v)
 		c->entries[n++] = e;
 	}
 	c->nent = n;
+	for (i = 0; i < n && v->id == 0; i++)
+		if (c->entries[i].function == 0x40000001)
+			vmm_log("CPUID 0x40000001 eax %#x (KVM_FEATURE_GMEM_PV %s)",
+				c->entries[i].eax,
+				c->entries[i].eax & (1U << KVM_FEATURE_GMEM_PV) ?
+				"set" : "clear");
 	if (ioctl(v->fd, KVM_SET_CPUID2, c))
 		die("KVM_SET_CPUID2: %m");
 	free(c);
