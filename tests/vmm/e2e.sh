@@ -43,7 +43,7 @@ run_vmm() {
 	echo "# gmem-vmm $*"
 	# The guest's console lines end in CR LF.
 	$V/gmem-vmm -k $V/bzImage -i $V/guest.cpio \
-		-t "${GMEMVM_TIMEOUT:-400}" "$@" < /dev/null > "$log.raw" 2>&1
+		-t "${GMEMVM_TIMEOUT:-240}" "$@" < /dev/null > "$log.raw" 2>&1
 	rc=$?
 	tr -d '\r' < "$log.raw" > "$log"
 	rm -f "$log.raw"
