@@ -43,7 +43,7 @@ KVM_TESTS	:= $(shell awk '!/^\#/ && $$3 ~ /^kvm\// { sub(/^kvm\//, "", $$3); pri
 # Benchmarks (not tests): `make bench` runs them in L1 and prints ratios.
 KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench
 
-.PHONY: all kernel config tree selftests tools initramfs check run bench harness \
+.PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
 	clean distclean help
 .DEFAULT_GOAL := help
 
@@ -93,11 +93,17 @@ tools: kernel
 			-o $(SELFTESTS)/tools/$$(basename $$f .c) $$f || exit 1; \
 	done
 
+# The reference VMM (tests/vmm/), run in L1 to boot the L2 guest.
+vmm: kernel
+	@mkdir -p $(SELFTESTS)/vmm
+	@gcc -static -O2 -Wall -Werror -isystem $(KOBJ)/usr/include \
+		-o $(SELFTESTS)/vmm/gmem-vmm tests/vmm/*.c -lpthread
+
 # GMEMPV_INJECT_FAILURE=1 adds a suite that fails on purpose.
 GMEMPV_INJECT_FAILURE ?= 0
-initramfs: selftests tools
+initramfs: selftests tools vmm
 	@GMEMPV_INJECT_FAILURE=$(GMEMPV_INJECT_FAILURE) scripts/mkinitramfs.sh \
-		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS)
+		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS) $(BZIMAGE)
 
 # ---- test machine -----------------------------------------------------------
 harness:

@@ -3,13 +3,15 @@
 #
 # Assemble L1's initramfs: busybox-static, the init script, the kernel's
 # modules (KVM is loaded by modprobe), the static test programs and the
-# suites list.
+# suites list; with BZIMAGE, the reference VMM, the kernel it boots as the
+# L2 guest and the guest's own small initramfs (busybox-static and
+# tests/vmm/guest-init).
 #
-#   mkinitramfs.sh OUT.cpio MODULES_DIR SELFTESTS_DIR
+#   mkinitramfs.sh OUT.cpio MODULES_DIR SELFTESTS_DIR [BZIMAGE]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$1 mods=$2 tests=$3
+out=$1 mods=$2 tests=$3 guest_kernel=${4:-}
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
 busybox=$(command -v busybox || true)
@@ -32,6 +34,20 @@ cp -a "$tests/kvm" "$root/tests/kvm"
 find "$root/tests/kvm" \( -name '*.o' -o -name '*.d' -o -name '*.a' \) -delete
 find "$root/tests/kvm" -type d -empty -delete
 [ -d "$tests/tools" ] && cp -a "$tests/tools" "$root/tests/tools"
+
+if [ -n "$guest_kernel" ]; then
+	[ -x "$tests/vmm/gmem-vmm" ] || die "$tests/vmm/gmem-vmm was not built"
+	mkdir -p "$root/tests/vmm"
+	cp "$tests/vmm/gmem-vmm" "$guest_kernel" "$root/tests/vmm/"
+	install -m 0755 "$top/tests/vmm/e2e.sh" "$root/tests/vmm/"
+	groot=$(mktemp -d)
+	mkdir -p "$groot"/{bin,dev,proc,sys,tmp}
+	cp "$busybox" "$groot/bin/busybox"
+	install -m 0755 "$top/tests/vmm/guest-init" "$groot/init"
+	(cd "$groot" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) \
+		> "$root/tests/vmm/guest.cpio"
+	rm -rf "$groot"
+fi
 
 # Shell suites checking the guest driver from inside a machine.
 mkdir -p "$root/tests/guest"

@@ -1,0 +1,201 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# End-to-end tests of the protected guest, run in L1: each boots an L2
+# guest (the same bzImage) with the reference VMM and prints TAP.
+#
+#   e2e.sh protected_boot | disk_roundtrip | no_driver_fails_cleanly |
+#          private_probe | smp_conversion_load | demo
+#
+# demo is `make run`'s job: a protected and an unprotected guest doing the
+# same disk round trip, the private-page probe, and a short report.
+
+V=${GMEMVM_DIR:-/tests/vmm}
+MB=16
+n=0
+failed=0
+
+ok() {		# ok CONDITION-STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+	fi
+}
+
+# run_vmm NAME VMM-ARGS...: boot a guest; its log is /tmp/e2e-NAME.log
+# (shown as TAP comments), its exit status in $rc.
+# With --no-devices first: no disk and no virtio-rng.
+run_vmm() {
+	name=$1
+	shift
+	log=/tmp/e2e-$name.log
+	rm -f /tmp/e2e-$name.disk
+	if [ "$1" = --no-devices ]; then
+		shift
+		set -- --no-rng "$@"
+	else
+		dd if=/dev/zero of=/tmp/e2e-$name.disk bs=1M count=64 2>/dev/null
+		set -- -d /tmp/e2e-$name.disk "$@"
+	fi
+	echo "# gmem-vmm $*"
+	# The guest's console lines end in CR LF.
+	$V/gmem-vmm -k $V/bzImage -i $V/guest.cpio \
+		-t "${GMEMVM_TIMEOUT:-240}" "$@" < /dev/null > "$log.raw" 2>&1
+	rc=$?
+	tr -d '\r' < "$log.raw" > "$log"
+	rm -f "$log.raw"
+	sed -e 's/^/# /' "$log"
+	echo "# exit status $rc"
+}
+
+field() {	# field KEY LINE-PREFIX: value of KEY=... on the last such line
+	grep "$2" "$log" | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+
+no_splat() {
+	! grep -q -E 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|general protection|Call Trace:' "$log"
+}
+
+# The guest's checksums agree with each other and with the host's file.
+disk_ok() {
+	set -- $(grep 'GUEST-DISK-SUM' "$log" | tail -1 | tr ' ' '\n' | sed -n 's/^\(wrote\|read\)=//p')
+	host=$(head -c $((MB * 1048576)) /tmp/e2e-$name.disk | sha256sum | cut -d' ' -f1)
+	echo "# guest wrote $1, read back $2; host file has $host"
+	[ -n "$1" ] && [ "$1" = "$2" ] && [ "$1" = "$host" ]
+}
+
+# MB/s of the guest's GUEST-DISK-WRITE/READ line
+speed() {
+	grep "$1" "$log" | tail -1 | sed -n 's/.* mbps=\([0-9.]*\).*/\1 MB\/s/p'
+}
+
+protected_boot() {
+	echo "1..5"
+	run_vmm boot -a "quiet gmemvm.test=boot"
+	ok $rc "protected guest exits with status 0"
+	grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "protected guest reaches userspace ($(field userspace_secs 'BOOT ') s)"
+	h=$(field hypercalls GUEST-GMEMPV)
+	[ -n "$h" ] && [ "$h" -gt 0 ]
+	ok $? "guest driver shared memory by hypercall (hypercalls=${h:-none})"
+	s=$(field shared_pages_end STATS)
+	g=$(field guest_pages STATS)
+	[ -n "$s" ] && [ "$s" -lt "$g" ]
+	ok $? "most guest RAM stays private ($s of $g pages shared)"
+	no_splat
+	ok $? "no kernel splat in the guest"
+}
+
+disk_roundtrip() {
+	echo "1..4"
+	run_vmm disk -a "quiet gmemvm.test=disk gmemvm.mb=$MB"
+	ok $rc "protected guest disk round trip exits 0"
+	disk_ok
+	ok $? "protected: $MB MiB pattern read back intact, host file matches"
+	no_splat
+	ok $? "no kernel splat in the protected guest"
+	run_vmm disk_unprot --unprotected -a "quiet gmemvm.test=disk gmemvm.mb=$MB"
+	[ $rc = 0 ] && disk_ok
+	ok $? "unprotected baseline: same round trip intact"
+}
+
+no_driver_fails_cleanly() {
+	echo "1..3"
+	run_vmm nodrv -a "quiet gmem_pv=off no-kvmclock gmemvm.test=disk"
+	[ $rc = 65 ]
+	ok $? "VMM ends with the device-fault status 65 (got $rc), no hang"
+	grep -q 'device fault: cannot access .* at GPA 0x[0-9a-f]*: the page is private' "$log"
+	ok $? "the VMM names the private GPA the device could not reach"
+	! grep -q 'GUEST-STATUS 0' "$log"
+	ok $? "the guest did not complete virtio I/O"
+}
+
+# The probe in a guest that boots whatever the state of the guest driver:
+# no virtio devices, the driver off, no kvmclock (see reference-vmm.rst),
+# so all of its RAM is private.  make run's demo probes the full guest.
+private_probe() {
+	echo "1..4"
+	run_vmm probe --no-devices -a "quiet gmem_pv=off no-kvmclock gmemvm.test=probe"
+	ok $rc "protected guest (no devices, driver off) runs the probe, exits 0"
+	grep -q 'PROBE-RESULT .*attempts=4 leaked=0' "$log"
+	ok $? "every host userspace read of a private guest page failed"
+	[ "$(grep -c 'probe: private GPA .*refused' "$log")" = 4 ]
+	ok $? "mmap, new mmap, pread and /proc/PID/mem each refused"
+	! grep -q 'READ SUCCEEDED' "$log"
+	ok $? "no read succeeded"
+}
+
+smp_conversion_load() {
+	echo "1..8"
+	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
+	[ $rc = 0 ] && grep -q 'GUEST-USERSPACE cpus=2' "$log" && disk_ok && no_splat
+	ok $? "unprotected baseline: same load on 2 vCPUs, data intact"
+	run_vmm load -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
+	ok $rc "2-vCPU protected guest under conversion load exits 0"
+	grep -q 'GUEST-USERSPACE cpus=2' "$log"
+	ok $? "both vCPUs online"
+	grep -q 'GUEST-LOAD rebinds=40' "$log"
+	ok $? "40 virtio-rng rebinds (coherent rings shared and unshared)"
+	grep -q 'GUEST-LOAD exercise=ok' "$log"
+	ok $? "the driver's exerciser on both vCPUs: contents kept both ways"
+	s=$(field pages_unshared GUEST-GMEMPV)
+	[ -n "$s" ] && [ "$s" -ge 2048 ]
+	ok $? "guest converted back and forth (pages_unshared=${s:-none})"
+	disk_ok
+	ok $? "disk data intact after the load"
+	no_splat
+	ok $? "no kernel splat in the guest"
+}
+
+demo() {
+	echo "1..4"
+	run_vmm demo -s 1 -a "quiet gmemvm.test=probe gmemvm.mb=$MB"
+	prc=$rc
+	pboot=$(field userspace_secs 'BOOT ')
+	pw=$(speed GUEST-DISK-WRITE)
+	pr=$(speed GUEST-DISK-READ)
+	disk_ok
+	pdisk=$?
+	gline=$(grep GUEST-GMEMPV "$log" | tail -1 | cut -d' ' -f2-)
+	sline=$(grep 'gmem-vmm: STATS' "$log" | tail -1 | cut -d' ' -f3-)
+	probe=$(grep 'PROBE-RESULT' "$log" | tail -1 | cut -d' ' -f3-)
+	shared=$(field shared_pages_end STATS)
+	pages=$(field guest_pages STATS)
+	plog=$log
+	ok $prc "protected guest: boot, disk round trip, probe"
+	ok $pdisk "protected disk data intact (guest and host checksums)"
+
+	run_vmm demo_unprot --unprotected -a "quiet gmemvm.test=disk gmemvm.mb=$MB"
+	urc=$rc
+	uboot=$(field userspace_secs 'BOOT ')
+	uw=$(speed GUEST-DISK-WRITE)
+	ur=$(speed GUEST-DISK-READ)
+	disk_ok
+	ok $? "unprotected guest: same disk round trip intact"
+	echo "$probe" | grep -q 'leaked=0'
+	ok $? "private-page probe: every read refused"
+
+	echo "# ---- gmem-pv reference VMM: protected guest report ----"
+	echo "# L2 boot to userspace: protected ${pboot:-?} s, unprotected ${uboot:-?} s (status $prc / $urc)"
+	echo "# disk ($MB MiB, O_DIRECT) write: protected ${pw:-?}, unprotected ${uw:-?}"
+	echo "# disk ($MB MiB, O_DIRECT) read:  protected ${pr:-?}, unprotected ${ur:-?}"
+	echo "# guest conversions (driver debugfs): ${gline:-none}"
+	echo "# host (KVM stats): $sline"
+	echo "# pages shared at the end: ${shared:-?} of ${pages:-?} guest pages"
+	echo "# private-page probe (VMM mapping, new mmap, pread, /proc/PID/mem): $probe"
+	echo "# logs: $plog $log"
+}
+
+case "$1" in
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|smp_conversion_load|demo)
+	"$1"
+	;;
+*)
+	echo "usage: e2e.sh TEST" >&2
+	exit 2
+	;;
+esac
+[ $failed = 0 ]

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem-vmm: guest RAM.  Protected: one guest_memfd, mapped for the VMM,
+ * written while shared and converted to private before the first KVM_RUN.
+ * Unprotected: anonymous memory.  Device models reach guest memory only
+ * through gm_read()/gm_write(), which turn the SIGBUS of a private page
+ * into an error naming the GPA.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/kvm.h>
+
+#include "vmm.h"
+
+#define PAGE_SIZE	4096ULL
+
+/* Per thread: where a SIGBUS in a guarded copy jumps, and what faulted. */
+static __thread sigjmp_buf *fault_jmp;
+static __thread uintptr_t fault_addr;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *ctx)
+{
+	static const char msg[] = "gmem-vmm: SIGBUS outside a guest memory access\n";
+
+	if (!fault_jmp) {
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			_exit(VMM_EXIT_ERROR);
+		_exit(VMM_EXIT_ERROR);
+	}
+	fault_addr = (uintptr_t)si->si_addr;
+	siglongjmp(*fault_jmp, 1);
+}
+
+/*
+ * Copy with a SIGBUS guard.  SA_NODEFER keeps SIGBUS unblocked after the
+ * jump, so sigsetjmp() need not save the signal mask (no syscall per copy).
+ */
+static int guarded_copy(void *dst, const void *src, size_t len, uintptr_t *bad)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 0)) {
+		fault_jmp = NULL;
+		*bad = fault_addr;
+		return -1;
+	}
+	fault_jmp = &jb;
+	memcpy(dst, src, len);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	fault_jmp = NULL;
+	return 0;
+}
+
+static int check_range(uint64_t gpa, size_t len, uint64_t *bad_gpa)
+{
+	if (gpa >= vm.mem_size || len > vm.mem_size - gpa) {
+		*bad_gpa = gpa;
+		errno = ERANGE;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read guest memory.  Returns 0, or -1 with *bad_gpa the first GPA that
+ * could not be read and errno EFAULT (a private page) or ERANGE (not RAM).
+ */
+int gm_read(uint64_t gpa, void *buf, size_t len, uint64_t *bad_gpa)
+{
+	uintptr_t bad;
+
+	if (check_range(gpa, len, bad_gpa))
+		return -1;
+	if (guarded_copy(buf, vm.mem + gpa, len, &bad)) {
+		*bad_gpa = bad - (uintptr_t)vm.mem;
+		errno = EFAULT;
+		return -1;
+	}
+	return 0;
+}
+
+int gm_write(uint64_t gpa, const void *buf, size_t len, uint64_t *bad_gpa)
+{
+	uintptr_t bad;
+
+	if (check_range(gpa, len, bad_gpa))
+		return -1;
+	if (guarded_copy(vm.mem + gpa, buf, len, &bad)) {
+		*bad_gpa = bad - (uintptr_t)vm.mem;
+		errno = EFAULT;
+		return -1;
+	}
+	return 0;
+}
+
+void mem_init(uint64_t size, bool protected)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = size,
+	};
+	struct sigaction sa = {
+		.sa_sigaction = sigbus_handler,
+		.sa_flags = SA_SIGINFO | SA_NODEFER,
+	};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL))
+		die("sigaction(SIGBUS): %m");
+
+	vm.mem_size = size;
+	vm.gmem_fd = -1;
+	if (protected) {
+		struct kvm_create_guest_memfd gmem = {
+			.size = size,
+			.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+		};
+
+		vm.gmem_fd = ioctl(vm.vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
+		if (vm.gmem_fd < 0)
+			die("KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED): %m "
+			    "(is kvm loaded with gmem_in_place_conversion=1?)");
+		vm.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      vm.gmem_fd, 0);
+		region.flags = KVM_MEM_GUEST_MEMFD;
+		region.guest_memfd = vm.gmem_fd;
+		region.guest_memfd_offset = 0;
+	} else {
+		vm.mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
+	if (vm.mem == MAP_FAILED)
+		die("mmap of guest RAM (%llu MiB): %m",
+		    (unsigned long long)(size >> 20));
+	region.userspace_addr = (uintptr_t)vm.mem;
+	if (ioctl(vm.vm_fd, KVM_SET_USER_MEMORY_REGION2, &region))
+		die("KVM_SET_USER_MEMORY_REGION2: %m");
+}
+
+/* All RAM private, contents kept: done once, before the first KVM_RUN. */
+void mem_make_private(void)
+{
+	struct kvm_memory_attributes2 attr = {
+		.offset = 0,
+		.size = vm.mem_size,
+		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
+		.flags = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+	};
+
+	if (ioctl(vm.gmem_fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+		die("KVM_SET_MEMORY_ATTRIBUTES2(private, PRESERVE): %m "
+		    "(error_offset %#llx)", (unsigned long long)attr.error_offset);
+}
+
+/* Debugging only: all RAM shared again, contents kept. */
+void mem_make_shared(void)
+{
+	struct kvm_memory_attributes2 attr = {
+		.offset = 0,
+		.size = vm.mem_size,
+		.flags = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+	};
+
+	if (vm.gmem_fd >= 0 && ioctl(vm.gmem_fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+		vmm_log("KVM_SET_MEMORY_ATTRIBUTES2(shared): %m");
+}
+
+/*
+ * Walk the guest_memfd's state as extents; call fn for each.  Returns the
+ * number of shared pages.
+ */
+static uint64_t walk_extents(void (*fn)(struct kvm_memory_attribute_extent *))
+{
+	static struct kvm_memory_attribute_extent ext[256];
+	uint64_t off = 0, shared = 0;
+
+	while (off < vm.mem_size) {
+		struct kvm_memory_attributes2_query q = {
+			.offset = off,
+			.size = vm.mem_size - off,
+			.nr_extents = 256,
+			.extents = (uintptr_t)ext,
+		};
+		uint64_t i;
+
+		if (ioctl(vm.gmem_fd, KVM_GET_MEMORY_ATTRIBUTES2, &q) || !q.nr_extents) {
+			vmm_log("KVM_GET_MEMORY_ATTRIBUTES2 at %#llx: %m",
+				(unsigned long long)off);
+			return 0;
+		}
+		for (i = 0; i < q.nr_extents; i++) {
+			if (!(ext[i].attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+				shared += ext[i].size / PAGE_SIZE;
+			if (fn)
+				fn(&ext[i]);
+		}
+		off = ext[q.nr_extents - 1].offset + ext[q.nr_extents - 1].size;
+	}
+	return shared;
+}
+
+uint64_t mem_shared_pages(void)
+{
+	if (!vm.protected)
+		return vm.mem_size / PAGE_SIZE;
+	return walk_extents(NULL);
+}
+
+static bool page_is_private(uint64_t gpa)
+{
+	struct kvm_memory_attribute_extent ext;
+	struct kvm_memory_attributes2_query q = {
+		.offset = gpa & ~(PAGE_SIZE - 1),
+		.size = PAGE_SIZE,
+		.nr_extents = 1,
+		.extents = (uintptr_t)&ext,
+	};
+
+	if (ioctl(vm.gmem_fd, KVM_GET_MEMORY_ATTRIBUTES2, &q) || q.nr_extents != 1)
+		return false;
+	return ext.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+}
+
+static uint64_t first_shared_gpa;
+
+static void find_shared(struct kvm_memory_attribute_extent *e)
+{
+	if (!first_shared_gpa && !(e->attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+		first_shared_gpa = e->offset + 1;	/* +1: GPA 0 counts */
+}
+
+/*
+ * One way of reading the page at @gpa from host userspace.  Returns 1 if
+ * the read succeeded, 0 if it failed; *how says how it failed.
+ */
+static int probe_read(int method, uint64_t gpa, const char **how)
+{
+	static char howbuf[96];
+	uint8_t buf[64];
+	uintptr_t bad;
+	void *p;
+	int fd, ok;
+	ssize_t n;
+
+	switch (method) {
+	case 0:	/* the VMM's own mapping of the guest_memfd */
+		ok = !guarded_copy(buf, vm.mem + gpa, sizeof(buf), &bad);
+		*how = ok ? "read" : "SIGBUS";
+		return ok;
+	case 1:	/* a fresh mapping of the guest_memfd */
+		p = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_SHARED, vm.gmem_fd, gpa);
+		if (p == MAP_FAILED) {
+			snprintf(howbuf, sizeof(howbuf), "mmap: %s", strerror(errno));
+			*how = howbuf;
+			return 0;
+		}
+		ok = !guarded_copy(buf, p, sizeof(buf), &bad);
+		munmap(p, PAGE_SIZE);
+		*how = ok ? "read" : "SIGBUS";
+		return ok;
+	case 2:	/* read() on the guest_memfd */
+		n = pread(vm.gmem_fd, buf, sizeof(buf), gpa);
+		snprintf(howbuf, sizeof(howbuf), "pread: %s",
+			 n < 0 ? strerror(errno) : "read");
+		*how = howbuf;
+		return n > 0;
+	case 3:	/* /proc/self/mem at the VMM's mapping */
+		fd = open("/proc/self/mem", O_RDONLY);
+		if (fd < 0) {
+			*how = "open /proc/self/mem failed";
+			return 0;
+		}
+		n = pread(fd, buf, sizeof(buf), (uintptr_t)(vm.mem + gpa));
+		close(fd);
+		snprintf(howbuf, sizeof(howbuf), "/proc/self/mem: %s",
+			 n < 0 ? strerror(errno) : "read");
+		*how = howbuf;
+		return n > 0;
+	}
+	return 0;
+}
+
+static const char *const probe_names[] = {
+	"VMM mapping", "new mmap", "pread(guest_memfd)", "/proc/PID/mem",
+};
+
+/*
+ * The private-page probe: host userspace tries every way it has to read a
+ * page the guest keeps private (the first page of the guest kernel's
+ * text); each must fail.  A shared page read the same ways is the control:
+ * it shows the methods work at all.  Prints TAP-like lines the e2e test
+ * checks.
+ */
+void mem_probe(void)
+{
+	uint64_t gpa = vm.kernel_gpa;
+	int i, leaks = 0;
+	const char *how;
+
+	if (!vm.protected) {
+		vmm_log("probe: unprotected VM, nothing is private");
+		return;
+	}
+	if (!page_is_private(gpa)) {
+		vmm_log("probe: FAIL: GPA %#llx is not private",
+			(unsigned long long)gpa);
+		vmm_log("PROBE-RESULT private_gpa=%#llx attempts=0 leaked=1",
+			(unsigned long long)gpa);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		int ok = probe_read(i, gpa, &how);
+
+		leaks += ok;
+		vmm_log("probe: private GPA %#llx via %s: %s (%s)",
+			(unsigned long long)gpa, probe_names[i],
+			ok ? "READ SUCCEEDED" : "refused", how);
+	}
+	first_shared_gpa = 0;
+	walk_extents(find_shared);
+	if (first_shared_gpa) {
+		uint64_t s = first_shared_gpa - 1;
+
+		/* pread() is never supported on guest_memfd: no control. */
+		for (i = 0; i < 4; i++) {
+			if (i == 2)
+				continue;
+			vmm_log("probe: control: shared GPA %#llx via %s: %s",
+				(unsigned long long)s, probe_names[i],
+				probe_read(i, s, &how) ? "read" : how);
+		}
+	} else {
+		vmm_log("probe: control: no shared page in the guest");
+	}
+	vmm_log("PROBE-RESULT private_gpa=%#llx attempts=4 leaked=%d",
+		(unsigned long long)gpa, leaks);
+}
+
+/*
+ * Print the binary stats of a VM or vCPU fd whose names start with one of
+ * @want (all non-zero ones if @want is NULL), on one line after @prefix.
+ */
+void print_stats(int obj_fd, const char *prefix, const char *const *want,
+		 int nr_want)
+{
+	struct kvm_stats_header h;
+	struct kvm_stats_desc *d;
+	char *descs, line[2048];
+	unsigned int j;
+	int fd, i, n;
+	size_t dsz;
+
+	fd = ioctl(obj_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		return;
+	dsz = sizeof(*d) + h.name_size;
+	descs = calloc(h.num_desc, dsz);
+	if (!descs || pread(fd, descs, h.num_desc * dsz, h.desc_offset) !=
+	    (ssize_t)(h.num_desc * dsz))
+		goto out;
+	n = snprintf(line, sizeof(line), "%s", prefix);
+	for (j = 0; j < h.num_desc; j++) {
+		uint64_t val;
+
+		d = (struct kvm_stats_desc *)(descs + j * dsz);
+		for (i = 0; i < nr_want; i++)
+			if (!strncmp(d->name, want[i], strlen(want[i])))
+				break;
+		if ((want && i == nr_want) || d->size != 1)
+			continue;
+		if (pread(fd, &val, 8, h.data_offset + d->offset) == 8 &&
+		    (want || val) && n < (int)sizeof(line))
+			n += snprintf(line + n, sizeof(line) - n, " %s=%llu",
+				      d->name, (unsigned long long)val);
+	}
+	if (want)
+		vmm_log("%s shared_pages_end=%llu guest_pages=%llu", line,
+			(unsigned long long)mem_shared_pages(),
+			(unsigned long long)(vm.mem_size / PAGE_SIZE));
+	else
+		vmm_log("%s", line);
+out:
+	free(descs);
+	close(fd);
+}
+
+/* The VM's conversion counters, mappings and the pages shared now. */
+void mem_stats(void)
+{
+	static const char *const want[] = {
+		"gmem_pv_", "pages_4k", "pages_2m", "pages_1g",
+	};
+
+	print_stats(vm.vm_fd, "STATS", want, 4);
+}
