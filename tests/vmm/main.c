@@ -303,7 +303,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gmem-vmm -k BZIMAGE [-i INITRD] [-a ARGS] [-m MIB] [-s VCPUS]\n"
 		"                [-d DISK] [--unprotected] [--device-fault=exit|reset]\n"
-		"                [-t SECONDS] [--no-rng] [--debug-stack] [--debug-shared]\n"
+		"                [-t SECONDS] [--no-rng] [--huge-pages] [--debug-stack]\n"
+		"                [--debug-shared]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
 		EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_DEVICE_FAULT, VMM_EXIT_ERROR,
@@ -326,6 +327,7 @@ int main(int argc, char **argv)
 		{ "no-rng", no_argument, NULL, 'R' },
 		{ "debug-stack", no_argument, NULL, 'D' },
 		{ "debug-shared", no_argument, NULL, 'S' },
+		{ "huge-pages", no_argument, NULL, 'P' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -371,6 +373,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			vm.debug_shared = true;
+			break;
+		case 'P':
+			vm.huge_pages = true;
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))

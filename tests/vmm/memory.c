@@ -121,10 +121,24 @@ void mem_init(uint64_t size, bool protected)
 	vm.mem_size = size;
 	vm.gmem_fd = -1;
 	if (protected) {
+		const uint64_t huge = GUEST_MEMFD_FLAG_GMEM_PV_HUGE |
+				      GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED;
 		struct kvm_create_guest_memfd gmem = {
 			.size = size,
 			.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
 		};
+		int supported = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION,
+				      KVM_CAP_GUEST_MEMFD_FLAGS);
+
+		/*
+		 * 2 MiB folios, mapped at 2 MiB where the guest hinted it: the
+		 * gmem-pv guest hints all its private RAM at boot.
+		 */
+		if (vm.huge_pages && supported > 0 &&
+		    ((uint64_t)supported & huge) == huge)
+			gmem.flags |= huge;
+		vmm_log("guest_memfd flags %#llx (%s)", (unsigned long long)gmem.flags,
+			gmem.flags & huge ? "2 MiB folios where hinted" : "4 KiB folios");
 
 		vm.gmem_fd = ioctl(vm.vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
 		if (vm.gmem_fd < 0)

@@ -77,6 +77,7 @@ struct vm {
 	int dump;		/* vCPU threads: print state, then stop */
 	bool debug_stack;	/* on timeout: share RAM, print the stack */
 	bool debug_shared;	/* leave RAM shared (debugging) */
+	bool huge_pages;	/* 2 MiB guest_memfd folios where hinted */
 };
 
 extern struct vm vm;
