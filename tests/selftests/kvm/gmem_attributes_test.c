@@ -40,19 +40,6 @@ static int __set_attributes2(int fd, struct kvm_memory_attributes2 *attr)
 	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, attr);
 }
 
-static int set_attributes2(int fd, u64 offset, u64 size, u64 attributes,
-			   u64 flags)
-{
-	struct kvm_memory_attributes2 attr = {
-		.offset = offset,
-		.size = size,
-		.attributes = attributes,
-		.flags = flags,
-	};
-
-	return __set_attributes2(fd, &attr);
-}
-
 static void convert(int fd, u64 offset, u64 size, u64 attributes, u64 flags)
 {
 	int r = set_attributes2(fd, offset, size, attributes, flags);

@@ -161,17 +161,6 @@ static void warm_up(struct env *e)
 	guest_pass(e, 0, NO_HINT, false);
 }
 
-static int set_attributes(int fd, u64 offset, u64 size, u64 attributes)
-{
-	struct kvm_memory_attributes2 attr = {
-		.offset = offset,
-		.size = size,
-		.attributes = attributes,
-	};
-
-	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
-}
-
 TEST(flags)
 {
 	u64 want = HUGE | HINTED;
@@ -337,7 +326,7 @@ TEST(convert_one_page_in_2m)
 	ASSERT_FALSE(host_can_read((u8 *)p));
 
 	/* Private -> shared in place: the first 2 MiB range is mixed now. */
-	ASSERT_EQ(set_attributes(e.fd, P_OFF, PAGE_SIZE, 0), 0);
+	ASSERT_EQ(set_attributes2(e.fd, P_OFF, PAGE_SIZE, 0, 0), 0);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 1);
 	ASSERT_TRUE(host_can_read((u8 *)p));
 	ASSERT_EQ(*p, pattern(TEST_GPA + P_OFF));
@@ -361,12 +350,12 @@ TEST(convert_one_page_in_2m)
 	 * the first goes back to private: the conversion must not take that
 	 * mapping for a reference to the page it converts.
 	 */
-	ASSERT_EQ(set_attributes(e.fd, Q_OFF, PAGE_SIZE, 0), 0);
+	ASSERT_EQ(set_attributes2(e.fd, Q_OFF, PAGE_SIZE, 0, 0), 0);
 	ASSERT_EQ(*q, pattern(TEST_GPA + Q_OFF));
-	ASSERT_EQ(set_attributes(e.fd, P_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE), 0);
+	ASSERT_EQ(set_attributes2(e.fd, P_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
 	ASSERT_FALSE(host_can_read((u8 *)p));
 	ASSERT_TRUE(host_can_read((u8 *)q));
-	ASSERT_EQ(set_attributes(e.fd, Q_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE), 0);
+	ASSERT_EQ(set_attributes2(e.fd, Q_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
 	ASSERT_FALSE(host_can_read((u8 *)q));
 
 	/* Uniform again: the next faults map the range at 2 MiB. */
@@ -475,7 +464,7 @@ TEST(two_vcpus_flip_in_2m)
 	ASSERT_EQ(vm_stat(vm, "gmem_pv_hc_errors"), 0);
 	ASSERT_GT(vm_stat(vm, "gmem_pv_mixed_limited_faults"), 0);
 	base = vm_stat(vm, "pages_2m");
-	ASSERT_EQ(set_attributes(fd, 0, SZ_2M, 0), 0);
+	ASSERT_EQ(set_attributes2(fd, 0, SZ_2M, 0, 0), 0);
 	ASSERT_EQ(vm_stat(vm, "pages_2m"), base - 1);
 	for (i = 0; i < RACE_PAGES; i++) {
 		ASSERT_EQ(mem[i * PAGE_SIZE], RACE_ROUNDS);

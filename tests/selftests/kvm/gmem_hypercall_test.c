@@ -147,17 +147,6 @@ static void run_to_done(struct kvm_vcpu *vcpu)
 	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_DONE);
 }
 
-static int set_memory_attributes2(int fd, u64 offset, u64 size, u64 attributes)
-{
-	struct kvm_memory_attributes2 attr = {
-		.offset = offset,
-		.size = size,
-		.attributes = attributes,
-	};
-
-	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
-}
-
 TEST(capability)
 {
 	struct kvm_vm *vm;
@@ -479,7 +468,7 @@ TEST(two_vcpus_overlapping)
 	for (i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 
-	ASSERT_EQ(set_memory_attributes2(e.fd, 0, RACE_PAGES * PAGE_SIZE, 0), 0);
+	ASSERT_EQ(set_attributes2(e.fd, 0, RACE_PAGES * PAGE_SIZE, 0, 0), 0);
 	for (i = 0; i < RACE_PAGES; i++) {
 		ASSERT_EQ(e.mem[i * PAGE_SIZE], RACE_ROUNDS);
 		ASSERT_EQ(e.mem[i * PAGE_SIZE + 1], RACE_ROUNDS);
@@ -624,7 +613,7 @@ TEST(emulation_from_private_code)
 
 	env_create_with_code(&e, code, sizeof(code), 12);
 	virt_pg_map(e.vm, MMIO_GPA, MMIO_GPA);
-	ASSERT_EQ(set_memory_attributes2(e.fd, 0, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE), 0);
+	ASSERT_EQ(set_attributes2(e.fd, 0, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
 	ASSERT_FALSE(host_read(e.mem, &v));
 
 	vcpu_regs_get(e.vcpu[0], &regs);

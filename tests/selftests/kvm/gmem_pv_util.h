@@ -55,4 +55,18 @@ static inline u64 vm_stat(struct kvm_vm *vm, const char *name)
 	return v;
 }
 
+/* KVM_SET_MEMORY_ATTRIBUTES2 on a guest_memfd; 0 or -1 with errno. */
+static inline int set_attributes2(int fd, u64 offset, u64 size, u64 attributes,
+				  u64 flags)
+{
+	struct kvm_memory_attributes2 attr = {
+		.offset = offset,
+		.size = size,
+		.attributes = attributes,
+		.flags = flags,
+	};
+
+	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
+}
+
 #endif /* SELFTEST_KVM_GMEM_PV_UTIL_H */
