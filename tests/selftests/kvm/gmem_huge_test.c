@@ -84,6 +84,7 @@ struct env {
 	int fd;
 	u64 size;
 	u8 *mem;	/* 2 MiB-aligned host mapping, if GUEST_MEMFD_FLAG_MMAP */
+	u64 map_size;	/* its size */
 };
 
 /*
@@ -101,7 +102,14 @@ static u8 *mmap_aligned(int fd, u64 size)
 	return p;
 }
 
-static void env_create(struct env *e, u64 size, u64 gmem_flags, bool prealloc)
+/*
+ * The test memslot, at TEST_GPA, bound to a new guest_memfd.  With
+ * GUEST_MEMFD_FLAG_MMAP the file is mapped 2 MiB-aligned at e->mem, and
+ * the memslot's userspace_addr is e->mem + @hva_skew: a VMM that mmap()s
+ * its guest_memfd anywhere passes an address only 4 KiB aligned.
+ */
+static void env_create_skewed(struct env *e, u64 size, u64 gmem_flags,
+			      bool prealloc, u64 hva_skew)
 {
 	struct vm_shape shape = gmem_pv_protected_shape;
 
@@ -113,18 +121,26 @@ static void env_create(struct env *e, u64 size, u64 gmem_flags, bool prealloc)
 	if (prealloc)
 		TEST_ASSERT(!fallocate(e->fd, FALLOC_FL_KEEP_SIZE, 0, size),
 			    "fallocate");
+	if (gmem_flags & GUEST_MEMFD_FLAG_MMAP) {
+		e->map_size = size + hva_skew;
+		e->mem = mmap_aligned(e->fd, e->map_size);
+	}
 	vm_set_user_memory_region2(e->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   size, NULL, e->fd, 0);
+				   size, e->mem ? e->mem + hva_skew : NULL,
+				   e->fd, 0);
 	virt_map_level(e->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
 	vm_enable_cap(e->vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
-	if (gmem_flags & GUEST_MEMFD_FLAG_MMAP)
-		e->mem = mmap_aligned(e->fd, size);
+}
+
+static void env_create(struct env *e, u64 size, u64 gmem_flags, bool prealloc)
+{
+	env_create_skewed(e, size, gmem_flags, prealloc, 0);
 }
 
 static void env_destroy(struct env *e)
 {
 	if (e->mem)
-		munmap(e->mem, e->size);
+		munmap(e->mem, e->map_size);
 	close(e->fd);
 	kvm_vm_free(e->vm);
 }
@@ -284,6 +300,30 @@ TEST(hint_1g_maps_2m)
 	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, PRIV | H1G), SMALL_NR_2M);
 	ASSERT_GE(vm_stat(e.vm, "gmem_pv_hint_1g_capped_faults"), SMALL_NR_2M);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_1g_pages"), SMALL_SIZE / PAGE_SIZE);
+	env_destroy(&e);
+}
+
+/*
+ * A gmem-only memslot (GUEST_MEMFD_FLAG_MMAP) whose userspace_addr is not
+ * congruent to its guest address modulo 2 MiB still maps at 2 MiB: every
+ * pfn and order come from guest_memfd, never from the host mapping.  The
+ * reference VMM's plain mmap() of its guest_memfd is such a memslot.
+ */
+TEST(gmem_only_skewed_hva_maps_2m)
+{
+	u64 pages_2m, mapped;
+	struct env e;
+
+	env_create_skewed(&e, SMALL_SIZE, HUGE | HINTED | GUEST_MEMFD_FLAG_MMAP,
+			  true, PAGE_SIZE);
+	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
+	warm_up(&e);
+	pages_2m = vm_stat(e.vm, "pages_2m");
+	guest_pass(&e, SMALL_SIZE, PRIV | H2M, true);
+	mapped = vm_stat(e.vm, "pages_2m") - pages_2m;
+	ASSERT_EQ(mapped, SMALL_NR_2M);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_limited_faults"), 0);
+	guest_pass(&e, SMALL_SIZE, NO_HINT, false);
 	env_destroy(&e);
 }
 
