@@ -179,22 +179,30 @@ int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap)
 	}
 }
 
-static bool gmem_pv_range_has_attributes(struct inode *inode, pgoff_t start,
-					 pgoff_t end, unsigned long attrs)
+/*
+ * Does one value, @value, cover all of [@start, @end) in @mt?  A gap (a page
+ * never hinted, in the hints tree) is not @value.
+ */
+static bool gmem_pv_range_is(struct maple_tree *mt, pgoff_t start,
+			     pgoff_t end, unsigned long value)
 {
-	MA_STATE(mas, gmem_pv_attributes(inode), start, start);
-	void *want = xa_mk_value(attrs), *entry;
+	MA_STATE(mas, mt, start, start);
+	void *want = xa_mk_value(value), *entry;
+	pgoff_t next = start;
 	bool same = true;
 
 	rcu_read_lock();
 	mas_for_each(&mas, entry, end - 1) {
-		if (entry != want) {
+		if (entry != want || mas.index > next) {
 			same = false;
 			break;
 		}
+		next = mas.last + 1;
+		if (next >= end)
+			break;
 	}
 	rcu_read_unlock();
-	return same;
+	return same && next >= end;
 }
 
 /*
@@ -312,6 +320,15 @@ static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_shared);
 }
 
+/* Hints are advisory: one that cannot be stored is dropped. */
+static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
+			       pgoff_t end, int hint)
+{
+	if (hint >= 0)
+		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
+			      end, hint);
+}
+
 /*
  * What a conversion of [*@start, *@end) must zap in KVM.  Only the mappings
  * of the state it leaves, normally.  A file with 2 MiB folios may be mapped
@@ -331,6 +348,39 @@ static void gmem_pv_zap_range(struct inode *inode, pgoff_t *start,
 	*start = round_down(*start, 1UL << PMD_ORDER);
 	*end = min(round_up(*end, 1UL << PMD_ORDER), size);
 	*filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
+}
+
+/*
+ * A hint for a range whose state stays.  In a file with 2 MiB folios the
+ * hint sets the level KVM may map the range at, and KVM does not look at
+ * it again for what it has mapped: a guest that hints 2 MiB for memory it
+ * touched before (its kernel, early in boot, while unhinted pages take the
+ * file's 4 KiB default) would keep those 4 KiB mappings for good, and a
+ * 4 KiB hint would not break up a 2 MiB one.  Zap the 2 MiB cover of a
+ * range whose hint changes, storing the hint inside the invalidation, so
+ * that it refaults at the level the new hint allows.
+ */
+static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
+				pgoff_t end, int hint)
+{
+	struct gmem_pv_inode *pv = kvm_gmem_pv_inode(inode);
+	enum kvm_gfn_range_filter filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
+	pgoff_t zstart = start, zend = end;
+
+	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
+
+	if (hint < 0 || gmem_pv_range_is(&pv->hints, start, end, hint))
+		return;
+
+	if (!gmem_pv_huge(inode)) {
+		gmem_pv_store_hint(inode, start, end, hint);
+		return;
+	}
+
+	gmem_pv_zap_range(inode, &zstart, &zend, &filter);
+	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
+	gmem_pv_store_hint(inode, start, end, hint);
+	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 }
 
 /**
@@ -367,8 +417,10 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 
 	filemap_invalidate_lock(mapping);
 
-	if (gmem_pv_range_has_attributes(inode, start, end, attrs))
+	if (gmem_pv_range_is(gmem_pv_attributes(inode), start, end, attrs)) {
+		gmem_pv_update_hint(inode, start, end, hint);
 		goto out;
+	}
 
 	if (to_private)
 		unmap_mapping_pages(mapping, start, end - start, false);
@@ -392,12 +444,11 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 		else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
 			gmem_pv_zero_range(mapping, start, end);
 	}
+	/* Inside the invalidation: a fault that read the old hint retries. */
+	if (!r)
+		gmem_pv_store_hint(inode, start, end, hint);
 	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 out:
-	/* Hints are advisory: one that cannot be stored is dropped. */
-	if (!r && hint >= 0)
-		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
-			      end, hint);
 	filemap_invalidate_unlock(mapping);
 	gmem_pv_count(kvm, end - start, to_private, r);
 	return r;

@@ -327,6 +327,36 @@ TEST(gmem_only_skewed_hva_maps_2m)
 	env_destroy(&e);
 }
 
+/*
+ * A hint for memory the guest mapped before changes its level: the guest
+ * touches a region unhinted (the _HINTED default, 4 KiB), then hints it
+ * 2 MiB and reads it again, then hints it 4 KiB and reads it again.
+ */
+TEST(late_hint_remaps)
+{
+	u64 pages_2m, hint_limited;
+	struct env e;
+
+	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, NO_HINT), 0);
+	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
+	pages_2m = vm_stat(e.vm, "pages_2m");
+
+	guest_pass(&e, SMALL_SIZE, PRIV | H2M, false);
+	ASSERT_EQ(vm_stat(e.vm, "pages_2m") - pages_2m, SMALL_NR_2M);
+
+	hint_limited = vm_stat(e.vm, "gmem_pv_hint_limited_faults");
+	guest_pass(&e, SMALL_SIZE, PRIV | H4K, false);
+	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), pages_2m);
+	ASSERT_GE(vm_stat(e.vm, "gmem_pv_hint_limited_faults") - hint_limited,
+		  SMALL_NR_2M);
+
+	/* The same hint again changes nothing and zaps nothing. */
+	hint_limited = vm_stat(e.vm, "gmem_pv_hint_limited_faults");
+	guest_pass(&e, SMALL_SIZE, PRIV | H4K, false);
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_limited_faults"), hint_limited);
+	env_destroy(&e);
+}
+
 /* Without the flag: 4 KiB folios and mappings, whatever the hint. */
 TEST(no_flag_is_upstream)
 {
