@@ -303,7 +303,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gmem-vmm -k BZIMAGE [-i INITRD] [-a ARGS] [-m MIB] [-s VCPUS]\n"
 		"                [-d DISK] [--unprotected] [--device-fault=exit|reset]\n"
-		"                [-t SECONDS] [--no-rng] [--huge-pages] [--debug-stack]\n"
+		"                [-t SECONDS] [--no-rng] [--no-huge-pages] [--debug-stack]\n"
 		"                [--debug-shared]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
@@ -328,6 +328,7 @@ int main(int argc, char **argv)
 		{ "debug-stack", no_argument, NULL, 'D' },
 		{ "debug-shared", no_argument, NULL, 'S' },
 		{ "huge-pages", no_argument, NULL, 'P' },
+		{ "no-huge-pages", no_argument, NULL, 'N' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -338,6 +339,7 @@ int main(int argc, char **argv)
 
 	vm.start = now();
 	vm.protected = true;
+	vm.huge_pages = true;
 	vm.nr_vcpus = 1;
 	while ((c = getopt_long(argc, argv, "k:i:a:m:s:d:t:", opts, NULL)) != -1) {
 		switch (c) {
@@ -376,6 +378,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			vm.huge_pages = true;
+			break;
+		case 'N':
+			vm.huge_pages = false;
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))
