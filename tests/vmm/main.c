@@ -65,6 +65,23 @@ void die(const char *fmt, ...)
 	_exit(VMM_EXIT_ERROR);
 }
 
+/*
+ * Each vCPU's non-zero KVM stats (exits, faults, injections, halts...): a
+ * guest that ran slow or hung shows where its time went.
+ */
+static void vcpu_stats(void)
+{
+	char name[32];
+	int i;
+
+	for (i = 0; i < vm.nr_vcpus; i++) {
+		if (vm.vcpus[i].fd <= 0)
+			continue;
+		snprintf(name, sizeof(name), "VCPU-STATS %d:", i);
+		print_stats(vm.vcpus[i].fd, name, NULL, 0);
+	}
+}
+
 /* End the VMM once, from any thread; the others die with the process. */
 void vmm_exit(int status, const char *why)
 {
@@ -77,6 +94,7 @@ void vmm_exit(int status, const char *why)
 	blk_report();
 	if (vm.vm_fd > 0)
 		mem_stats();
+	vcpu_stats();
 	_exit(status);
 }
 
@@ -303,7 +321,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gmem-vmm -k BZIMAGE [-i INITRD] [-a ARGS] [-m MIB] [-s VCPUS]\n"
 		"                [-d DISK] [--unprotected] [--device-fault=exit|reset]\n"
-		"                [-t SECONDS] [--no-rng] [--no-huge-pages] [--debug-stack]\n"
+		"                [-t SECONDS] [--no-rng] [--huge-pages=all|hinted|off]\n"
+		"                [--no-huge-pages] [--debug-stack]\n"
 		"                [--debug-shared]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
@@ -327,7 +346,7 @@ int main(int argc, char **argv)
 		{ "no-rng", no_argument, NULL, 'R' },
 		{ "debug-stack", no_argument, NULL, 'D' },
 		{ "debug-shared", no_argument, NULL, 'S' },
-		{ "huge-pages", no_argument, NULL, 'P' },
+		{ "huge-pages", optional_argument, NULL, 'P' },
 		{ "no-huge-pages", no_argument, NULL, 'N' },
 		{ }
 	};
@@ -339,7 +358,6 @@ int main(int argc, char **argv)
 
 	vm.start = now();
 	vm.protected = true;
-	vm.huge_pages = true;
 	vm.nr_vcpus = 1;
 	while ((c = getopt_long(argc, argv, "k:i:a:m:s:d:t:", opts, NULL)) != -1) {
 		switch (c) {
@@ -377,10 +395,17 @@ int main(int argc, char **argv)
 			vm.debug_shared = true;
 			break;
 		case 'P':
-			vm.huge_pages = true;
+			if (!optarg || !strcmp(optarg, "all"))
+				vm.huge = HUGE_ALL;
+			else if (!strcmp(optarg, "hinted"))
+				vm.huge = HUGE_HINTED;
+			else if (!strcmp(optarg, "off"))
+				vm.huge = HUGE_OFF;
+			else
+				usage();
 			break;
 		case 'N':
-			vm.huge_pages = false;
+			vm.huge = HUGE_OFF;
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))

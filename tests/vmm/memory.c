@@ -129,16 +129,26 @@ void mem_init(uint64_t size, bool protected)
 		};
 		int supported = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION,
 				      KVM_CAP_GUEST_MEMFD_FLAGS);
+		static const char *const what[] = {
+			[HUGE_ALL] = "2 MiB folios, 2 MiB unless the guest hints 4 KiB",
+			[HUGE_HINTED] = "2 MiB folios, 2 MiB where the guest hints it",
+			[HUGE_OFF] = "4 KiB folios",
+		};
+		enum huge_mode mode = vm.huge;
 
 		/*
-		 * 2 MiB folios, mapped at 2 MiB where the guest hinted it: the
-		 * gmem-pv guest hints all its private RAM at boot.
+		 * 2 MiB folios.  Unhinted ranges map at 2 MiB (HUGE_ALL) or at
+		 * 4 KiB (_HINTED); the gmem-pv guest hints all its private RAM
+		 * 2 MiB at boot, after its kernel already ran.
 		 */
-		if (vm.huge_pages && supported > 0 &&
-		    ((uint64_t)supported & huge) == huge)
+		if (supported <= 0 || ((uint64_t)supported & huge) != huge)
+			mode = HUGE_OFF;
+		if (mode == HUGE_ALL)
+			gmem.flags |= GUEST_MEMFD_FLAG_GMEM_PV_HUGE;
+		else if (mode == HUGE_HINTED)
 			gmem.flags |= huge;
 		vmm_log("guest_memfd flags %#llx (%s)", (unsigned long long)gmem.flags,
-			gmem.flags & huge ? "2 MiB folios where hinted" : "4 KiB folios");
+			what[mode]);
 
 		vm.gmem_fd = ioctl(vm.vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
 		if (vm.gmem_fd < 0)

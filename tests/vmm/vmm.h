@@ -59,6 +59,13 @@ struct vcpu {
 
 struct virtio_dev;
 
+/* Which 2 MiB-aligned ranges of protected RAM KVM may map at 2 MiB. */
+enum huge_mode {
+	HUGE_ALL,	/* 2 MiB folios; 2 MiB unless the guest hints 4 KiB */
+	HUGE_HINTED,	/* 2 MiB folios; 2 MiB only where the guest hints it */
+	HUGE_OFF,	/* 4 KiB folios, as upstream 7.3 */
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -77,7 +84,7 @@ struct vm {
 	int dump;		/* vCPU threads: print state, then stop */
 	bool debug_stack;	/* on timeout: share RAM, print the stack */
 	bool debug_shared;	/* leave RAM shared (debugging) */
-	bool huge_pages;	/* 2 MiB guest_memfd folios where hinted */
+	enum huge_mode huge;	/* 2 MiB guest_memfd folios: where? */
 };
 
 extern struct vm vm;
