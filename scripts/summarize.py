@@ -36,7 +36,8 @@ TAP_RESULT = re.compile(r'^(?P<indent>\s*)(?P<ok>ok|not ok)\s+(?P<num>\d+)\b\s*-
 TAP_PLAN = re.compile(r'^(?P<indent>\s*)1\.\.(?P<n>\d+)(?:\s*#\s*(?P<directive>.*))?\s*$')
 
 # The first line of each kind of kernel report.  KASAN reports start with
-# "BUG: KASAN:", lockdep and RCU reports with "WARNING:".
+# "BUG: KASAN:", lockdep and RCU-lockdep reports with "WARNING:", RCU CPU
+# stall reports with "rcu: INFO:".
 SPLAT = re.compile(
     r'(\bWARNING: '
     r'|\bBUG: '
@@ -44,6 +45,7 @@ SPLAT = re.compile(
     r'|Kernel panic - not syncing'
     r'|\bUBSAN: '
     r'|INFO: task .* blocked for more than'
+    r'|\brcu: INFO: '
     r'|general protection fault)')
 # A stack dump with no report line before it (dump_stack() from a path that
 # should never run) counts too.

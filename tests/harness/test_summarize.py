@@ -149,7 +149,8 @@ class Splats(unittest.TestCase):
                      'UBSAN: shift-out-of-bounds in virt/kvm/guest_memfd.c:12:3',
                      'BUG: sleeping function called from invalid context at mm/x.c:1',
                      'Oops: general protection fault, probably for non-canonical address',
-                     'Kernel panic - not syncing: Fatal exception'):
+                     'Kernel panic - not syncing: Fatal exception',
+                     'rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:'):
             with self.subTest(line=line):
                 (p, f, s), _ = run(framed(('a', '', 0)), line + '\n')
                 self.assertEqual(f, 1)

@@ -59,7 +59,7 @@ field() {	# field KEY LINE-PREFIX: value of KEY=... on the last such line
 }
 
 no_splat() {
-	! grep -q -E 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|general protection|Call Trace:' "$log"
+	! grep -q -E 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|general protection|Call Trace:|rcu: INFO' "$log"
 }
 
 # The guest's checksums agree with each other and with the host's file.
