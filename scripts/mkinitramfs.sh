@@ -49,6 +49,10 @@ if [ -n "$guest_kernel" ]; then
 	rm -rf "$groot"
 fi
 
+# The TAP helper the shell suites source.
+mkdir -p "$root/tests/lib"
+install -m 0644 "$top/tests/lib/tap.sh" "$root/tests/lib/"
+
 # Shell suites checking the guest driver from inside a machine.
 mkdir -p "$root/tests/guest"
 install -m 0755 "$top"/tests/guest/*.sh "$root/tests/guest/"

@@ -4,18 +4,9 @@
 # The gmem-pv guest driver on a host without KVM_FEATURE_GMEM_PV (L1 under
 # QEMU TCG has no KVM CPUID leaf at all): it must do nothing.  TAP output.
 
-d=/sys/kernel/debug/gmem_pv
-n=0 failed=0
+. "$(dirname "$0")/../lib/tap.sh"
 
-ok() {	# ok CONDITION-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
+d=/sys/kernel/debug/gmem_pv
 
 echo "TAP version 13"
 echo "1..5"

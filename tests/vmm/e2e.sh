@@ -10,20 +10,10 @@
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
 
+. "$(dirname "$0")/../lib/tap.sh"
+
 V=${GMEMVM_DIR:-/tests/vmm}
 MB=16
-n=0
-failed=0
-
-ok() {		# ok CONDITION-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 # run_vmm NAME VMM-ARGS...: boot a guest; its log is /tmp/e2e-NAME.log
 # (shown as TAP comments), its exit status in $rc.
