@@ -188,21 +188,18 @@ static bool gmem_pv_range_is(struct maple_tree *mt, pgoff_t start,
 {
 	MA_STATE(mas, mt, start, start);
 	void *want = xa_mk_value(value), *entry;
-	pgoff_t next = start;
-	bool same = true;
+	pgoff_t next = start;	/* covered up to here */
 
 	rcu_read_lock();
 	mas_for_each(&mas, entry, end - 1) {
-		if (entry != want || mas.index > next) {
-			same = false;
+		if (entry != want || mas.index > next)
 			break;
-		}
 		next = mas.last + 1;
 		if (next >= end)
 			break;
 	}
 	rcu_read_unlock();
-	return same && next >= end;
+	return next >= end;
 }
 
 /*
