@@ -173,8 +173,7 @@ void blk_create(const char *path)
 void blk_report(void)
 {
 	if (blk.dev.name)
-		vmm_log("BLK requests=%llu failed=%llu read_bytes=%llu "
-			"written_bytes=%llu",
+		vmm_log("BLK requests=%llu failed=%llu read_bytes=%llu written_bytes=%llu",
 			(unsigned long long)blk.requests,
 			(unsigned long long)blk.failed,
 			(unsigned long long)blk.bytes_read,

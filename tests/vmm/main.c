@@ -148,8 +148,8 @@ static void vcpu_dump(struct vcpu *v)
 
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) || ioctl(v->fd, KVM_GET_SREGS, &sregs))
 		return;
-	vmm_log("vCPU %d: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx "
-		"cr4 %#llx efer %#llx", v->id, regs.rip, regs.rsp, regs.rflags,
+	vmm_log("vCPU %d: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
+		v->id, regs.rip, regs.rsp, regs.rflags,
 		sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer);
 	snprintf(name, sizeof(name), "vCPU %d stats:", v->id);
 	print_stats(v->fd, name, NULL, 0);
@@ -266,8 +266,7 @@ static void create_vm(void)
 			die("KVM_X86_SW_PROTECTED_VM not supported");
 		if (!(kvm_cap(vm.kvm_fd, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) &
 		      KVM_MEMORY_ATTRIBUTE_PRIVATE))
-			die("guest_memfd does not own the private/shared state: "
-			    "load kvm with gmem_in_place_conversion=1");
+			die("guest_memfd does not own the private/shared state: load kvm with gmem_in_place_conversion=1");
 	}
 	vm.vm_fd = ioctl(vm.kvm_fd, KVM_CREATE_VM,
 			 vm.protected ? KVM_X86_SW_PROTECTED_VM : 0);

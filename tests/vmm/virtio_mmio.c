@@ -48,10 +48,8 @@ void virtio_interrupt(struct virtio_dev *dev)
 
 void virtio_device_fault(struct virtio_dev *dev, uint64_t gpa, const char *what)
 {
-	vmm_log("%s: device fault: cannot access %s at GPA %#llx: the page is "
-		"private, not shared with the host (guest without the gmem-pv "
-		"driver?); device needs reset", dev->name, what,
-		(unsigned long long)gpa);
+	vmm_log("%s: device fault: cannot access %s at GPA %#llx: the page is private, not shared with the host (guest without the gmem-pv driver?); device needs reset",
+		dev->name, what, (unsigned long long)gpa);
 	dev->broken = true;
 	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	dev->isr |= VIRTIO_MMIO_INT_CONFIG;
@@ -64,9 +62,8 @@ void virtio_device_fault(struct virtio_dev *dev, uint64_t gpa, const char *what)
 
 void virtio_request_fault(struct virtio_dev *dev, uint64_t gpa, const char *what)
 {
-	vmm_log("%s: request failed: cannot access %s at GPA %#llx: the page is "
-		"private, not shared with the host", dev->name, what,
-		(unsigned long long)gpa);
+	vmm_log("%s: request failed: cannot access %s at GPA %#llx: the page is private, not shared with the host",
+		dev->name, what, (unsigned long long)gpa);
 }
 
 static int ring_read(struct virtio_dev *dev, uint64_t gpa, void *buf,
