@@ -5,8 +5,13 @@
 #ifndef SELFTEST_KVM_GMEM_PV_UTIL_H
 #define SELFTEST_KVM_GMEM_PV_UTIL_H
 
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <linux/sizes.h>
 
 #include "kvm_util.h"
 
@@ -68,5 +73,123 @@ static inline int set_attributes2(int fd, u64 offset, u64 size, u64 attributes,
 
 	return ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr);
 }
+
+/*
+ * The memslot layouts a VMM uses for a protected guest.  Every selftest that
+ * converts or faults runs in each (Documentation/virt/gmem-pv/build-and-test.rst):
+ *
+ * GMEM_PV_LAYOUT_GMEM_ONLY:	the guest_memfd, created with GUEST_MEMFD_FLAG_MMAP,
+ *				is the slot's memory, private and shared pages alike
+ *				(the reference VMM, QEMU's gmem-pv-guest object);
+ * GMEM_PV_LAYOUT_SPLIT_4K:	a guest_memfd without MMAP for private pages, and
+ *				anonymous 4 KiB memory at userspace_addr for shared
+ *				pages (QEMU's SEV-SNP/TDX layout);
+ * GMEM_PV_LAYOUT_SPLIT_THP:	the same with MADV_HUGEPAGE on the shared alias, so
+ *				that KVM sees 2 MiB host mappings behind shared gfns.
+ */
+enum gmem_pv_layout {
+	GMEM_PV_LAYOUT_GMEM_ONLY,
+	GMEM_PV_LAYOUT_SPLIT_4K,
+	GMEM_PV_LAYOUT_SPLIT_THP,
+};
+
+static inline const char *gmem_pv_layout_name(enum gmem_pv_layout layout)
+{
+	switch (layout) {
+	case GMEM_PV_LAYOUT_GMEM_ONLY:
+		return "gmem-only";
+	case GMEM_PV_LAYOUT_SPLIT_4K:
+		return "split-4k";
+	case GMEM_PV_LAYOUT_SPLIT_THP:
+		return "split-thp";
+	}
+	return "?";
+}
+
+/**
+ * struct gmem_pv_mem - a memslot of a protected guest in one layout
+ * @layout:	how the slot is laid out
+ * @fd:		the guest_memfd
+ * @size:	bytes in the slot (and in the guest_memfd)
+ * @gmem:	the guest_memfd's own mapping (gmem-only), else NULL
+ * @shared:	where host userspace sees the slot's shared pages: @gmem, or
+ *		the anonymous alias at userspace_addr (split)
+ * @alias_map:	split: the whole anonymous mapping, 2 MiB aligned inside
+ * @alias_len:	its length
+ */
+struct gmem_pv_mem {
+	enum gmem_pv_layout layout;
+	int fd;
+	u64 size;
+	u8 *gmem;
+	u8 *shared;
+	void *alias_map;
+	size_t alias_len;
+};
+
+/*
+ * Create a guest_memfd of @size bytes with @gmem_flags (plus MMAP for
+ * gmem-only) and bind it as memslot @slot at @gpa, laid out as @layout.
+ */
+static inline void gmem_pv_mem_add(struct kvm_vm *vm, struct gmem_pv_mem *m,
+				   u32 slot, u64 gpa, u64 size, u64 gmem_flags,
+				   enum gmem_pv_layout layout)
+{
+	bool gmem_only = layout == GMEM_PV_LAYOUT_GMEM_ONLY;
+	void *hva;
+
+	memset(m, 0, sizeof(*m));
+	m->layout = layout;
+	m->size = size;
+	m->fd = vm_create_guest_memfd(vm, size, gmem_flags |
+				      (gmem_only ? GUEST_MEMFD_FLAG_MMAP : 0));
+	if (gmem_only) {
+		m->gmem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd);
+		m->shared = m->gmem;
+		hva = m->gmem;
+	} else {
+		/* 2 MiB aligned, so THP can back the alias and KVM map it at 2 MiB. */
+		m->alias_len = size + SZ_2M;
+		m->alias_map = mmap(NULL, m->alias_len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		TEST_ASSERT(m->alias_map != MAP_FAILED, "mmap alias: %s",
+			    strerror(errno));
+		m->shared = (u8 *)(((uintptr_t)m->alias_map + SZ_2M - 1) &
+				   ~((uintptr_t)SZ_2M - 1));
+		TEST_ASSERT(!madvise(m->shared, size,
+				     layout == GMEM_PV_LAYOUT_SPLIT_THP ?
+				     MADV_HUGEPAGE : MADV_NOHUGEPAGE),
+			    "madvise alias: %s", strerror(errno));
+		hva = m->shared;
+	}
+	vm_set_user_memory_region2(vm, slot, KVM_MEM_GUEST_MEMFD, gpa, size,
+				   hva, m->fd, 0);
+}
+
+/* Unmap what gmem_pv_mem_add() mapped and close the guest_memfd. */
+static inline void gmem_pv_mem_free(struct gmem_pv_mem *m)
+{
+	if (m->gmem)
+		kvm_munmap(m->gmem, m->size);
+	if (m->alias_map)
+		munmap(m->alias_map, m->alias_len);
+	close(m->fd);
+	m->fd = -1;
+}
+
+/*
+ * kselftest harness variants, one per layout, for a fixture whose
+ * FIXTURE_VARIANT has a member "enum gmem_pv_layout layout".
+ */
+#define GMEM_PV_LAYOUT_VARIANTS(fixture)				\
+	FIXTURE_VARIANT_ADD(fixture, gmem_only) {			\
+		.layout = GMEM_PV_LAYOUT_GMEM_ONLY,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_4k) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_4K,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_thp) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_THP,			\
+	}
 
 #endif /* SELFTEST_KVM_GMEM_PV_UTIL_H */
