@@ -7,6 +7,7 @@
 #ifndef __LINUX_KVM_GMEM_PV_HOST_H
 #define __LINUX_KVM_GMEM_PV_HOST_H
 
+#include <linux/atomic.h>
 #include <linux/errno.h>
 #include <linux/types.h>
 #include <linux/kvm_types.h>
@@ -34,9 +35,29 @@ static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
 }
 
 bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn);
+bool kvm_gmem_pv_shared_range_uniform(struct kvm *kvm,
+				      const struct kvm_memory_slot *slot,
+				      gfn_t gfn, unsigned long npages);
 int kvm_gmem_pv_check_extension(struct kvm *kvm, long cap);
 int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
-			     bool private, unsigned int hint);
+			     bool private, unsigned int hint, bool *changed);
+bool kvm_arch_gmem_pv_guest_owned(struct kvm *kvm);
+
+/*
+ * VM stats that vCPUs and ioctls update concurrently without a lock: u64,
+ * as KVM's stats are read, changed atomically as kvm_update_page_stats()
+ * changes its counters.
+ */
+static inline void kvm_gmem_pv_stat_add(u64 *stat, u64 n)
+{
+	atomic64_add(n, (atomic64_t *)stat);
+}
+
+static inline void kvm_gmem_pv_stat_inc(u64 *stat)
+{
+	kvm_gmem_pv_stat_add(stat, 1);
+}
+
 int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 				  void *data, int offset, int len, bool write);
 #else
@@ -55,6 +76,13 @@ static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
 static inline bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
 {
 	return false;
+}
+
+static inline bool kvm_gmem_pv_shared_range_uniform(struct kvm *kvm,
+						    const struct kvm_memory_slot *slot,
+						    gfn_t gfn, unsigned long npages)
+{
+	return true;
 }
 #endif /* CONFIG_KVM_GMEM_PV */
 

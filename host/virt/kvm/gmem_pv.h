@@ -24,6 +24,8 @@
  * @huge:	GUEST_MEMFD_FLAG_GMEM_PV_HUGE: 2 MiB folios where they fit
  * @huge_hinted: GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED: ranges never hinted
  *		map at 4 KiB
+ * @split:	created without GUEST_MEMFD_FLAG_MMAP, so bound only to split
+ *		memslots, whose shared pages are the VMM's memory
  * @kvm:	the VM the file was created for, for the stats of @huge files;
  *		only used while a file (which pins the VM) is live
  */
@@ -33,6 +35,7 @@ struct gmem_pv_inode {
 	bool owns_state;
 	bool huge;
 	bool huge_hinted;
+	bool split;
 	struct kvm *kvm;
 };
 

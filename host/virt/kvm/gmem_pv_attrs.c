@@ -57,6 +57,7 @@ void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
 	pv->owns_state = false;
 	pv->huge = false;
 	pv->huge_hinted = false;
+	pv->split = false;
 	pv->kvm = NULL;
 }
 
@@ -99,6 +100,7 @@ int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags)
 	if (r)
 		return r;
 
+	pv->split = !(flags & GUEST_MEMFD_FLAG_MMAP);
 	pv->owns_state = true;
 	return 0;
 }
@@ -118,39 +120,6 @@ bool gmem_pv_index_is_private(struct inode *inode, pgoff_t index)
 
 	return !entry || (xa_to_value(entry) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
 }
-
-/**
- * kvm_gmem_pv_is_private() - is a guest frame private, by its guest_memfd
- * @kvm:	the VM, with kvm->srcu or slots_lock held
- * @gfn:	the guest frame
- *
- * The backend of kvm_mem_is_private() for VMs whose guest_memfds own their
- * state.  A gfn that no guest_memfd backs is shared.  The answer can be stale
- * as soon as it is returned: callers validate it against mmu_invalidate_seq,
- * which every conversion bumps.
- *
- * Return: true if @gfn is backed by a guest_memfd page in the private state.
- */
-bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
-{
-	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
-	struct file *file;
-	bool private;
-
-	if (!slot || !kvm_slot_has_gmem(slot))
-		return false;
-
-	/* The slot's file may be closing: only a live file's inode will do. */
-	file = get_file_active(&slot->gmem.file);
-	if (!file)
-		return false;
-
-	private = gmem_pv_index_is_private(file_inode(file),
-					   gfn - slot->base_gfn + slot->gmem.pgoff);
-	fput(file);
-	return private;
-}
-EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_is_private);
 
 /**
  * kvm_gmem_pv_check_extension() - gmem-pv's KVM_CHECK_EXTENSION answers
@@ -203,6 +172,104 @@ static bool gmem_pv_range_is(struct maple_tree *mt, pgoff_t start,
 }
 
 /*
+ * The inode of @slot's guest_memfd, without a file reference: the caller
+ * holds kvm->srcu (the memslot stays) and rcu_read_lock() (a gmem inode and
+ * its maple nodes are freed by RCU).  The file itself can be closing, and
+ * files are SLAB_TYPESAFE_BY_RCU, so the struct file read may already be
+ * another file's: kvm_gmem_release() clears slot->gmem.file before the
+ * file is freed and a memslot is never bound again, so if the slot still
+ * names the same file after its inode was read, the inode was that file's.
+ *
+ * Return: the inode, or NULL when the slot's file is closed (or closing).
+ */
+static struct inode *gmem_pv_slot_inode_rcu(const struct kvm_memory_slot *slot)
+{
+	struct file *file = READ_ONCE(slot->gmem.file);
+	struct inode *inode;
+
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "gmem-pv: inode outside RCU");
+
+	if (!file)
+		return NULL;
+	inode = READ_ONCE(file->f_inode);
+	smp_rmb();	/* read f_inode before checking the file is still bound */
+	if (READ_ONCE(slot->gmem.file) != file)
+		return NULL;
+	return inode;
+}
+
+/**
+ * kvm_gmem_pv_is_private() - is a guest frame private, by its guest_memfd
+ * @kvm:	the VM, with kvm->srcu or slots_lock held
+ * @gfn:	the guest frame
+ *
+ * The backend of kvm_mem_is_private() for VMs whose guest_memfds own their
+ * state, on every KVM fault: no file reference is taken, the state is read
+ * under RCU.  A gfn in no guest_memfd-bound memslot is shared.  A gfn whose
+ * memslot's guest_memfd was closed is private: KVM then fails to fault it
+ * in from guest_memfd and exits, instead of mapping a split slot's shared
+ * alias where the guest believes its private memory is.  The answer can be
+ * stale as soon as it is returned: callers validate it against
+ * mmu_invalidate_seq, which every conversion bumps.
+ *
+ * Return: true if @gfn is backed by a guest_memfd page in the private state
+ * or by a closed guest_memfd.
+ */
+bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
+{
+	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
+	struct inode *inode;
+	bool private;
+
+	if (!slot || !kvm_slot_has_gmem(slot))
+		return false;
+
+	rcu_read_lock();
+	inode = gmem_pv_slot_inode_rcu(slot);
+	private = !inode ||
+		  gmem_pv_index_is_private(inode, gfn - slot->base_gfn +
+						 slot->gmem.pgoff);
+	rcu_read_unlock();
+	return private;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_is_private);
+
+/**
+ * kvm_gmem_pv_shared_range_uniform() - may KVM map shared gfns together
+ * @kvm:	the VM, with kvm->srcu held
+ * @slot:	a memslot bound to a guest_memfd, not guest_memfd-only
+ * @gfn:	first frame of the range, in @slot
+ * @npages:	frames in the range, all in @slot
+ *
+ * For a split memslot (guest_memfd for private pages, the VMM's memory at
+ * userspace_addr for shared ones) KVM takes the level of a shared mapping
+ * from the host mapping, e.g. a THP.  The VM's attributes, which would
+ * forbid a huge mapping over private gfns (KVM_LPAGE_MIXED_FLAG), stay
+ * all-shared while guest_memfd owns the state, so ask guest_memfd.  Every
+ * conversion of such a file invalidates the 2 MiB cover of what it
+ * converts (gmem_pv_invalidation_cover()), so an answer read during one is
+ * retried.
+ *
+ * Return: true if every frame of the range is shared in its guest_memfd.
+ */
+bool kvm_gmem_pv_shared_range_uniform(struct kvm *kvm,
+				      const struct kvm_memory_slot *slot,
+				      gfn_t gfn, unsigned long npages)
+{
+	pgoff_t index = gfn - slot->base_gfn + slot->gmem.pgoff;
+	struct inode *inode;
+	bool uniform;
+
+	rcu_read_lock();
+	inode = gmem_pv_slot_inode_rcu(slot);
+	uniform = inode && gmem_pv_range_is(gmem_pv_attributes(inode), index,
+					    index + npages, 0);
+	rcu_read_unlock();
+	return uniform;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
+
+/*
  * Store @value for [@start, @end) in @mt, widened over equal neighbours so
  * that the tree keeps one entry per run of equal values.  Either the whole
  * range is stored or, on -ENOMEM, nothing.
@@ -235,9 +302,15 @@ static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 
 /*
  * Before a range becomes private, nothing but guest_memfd may hold its pages:
- * a page pinned by GUP (O_DIRECT, vmsplice, vhost) or still mapped by a
- * fault that raced with the unmap would leave the host a way in.  The page
- * cache holds one reference per page, PG_private one, the batch one.
+ * a page pinned by GUP (O_DIRECT, io_uring fixed buffers, vmsplice, vhost)
+ * or still mapped by a fault that raced with the unmap would leave the host
+ * a way in.  The caller took every host userspace mapping of the folios
+ * away (gmem_pv_unmap_folios()) and holds the invalidate lock, under which
+ * host faults map, so a folio may be neither mapped nor have any reference
+ * beyond what folio_expected_ref_count() accounts for, plus the batch's.
+ * References are the folio's, not a page's: a pin on any page of a 2 MiB
+ * folio refuses the conversion of every page of it, and *@err_index names
+ * the first page of the range in that folio.
  */
 static int gmem_pv_check_unreferenced(struct address_space *mapping,
 				      pgoff_t start, pgoff_t end,
@@ -249,28 +322,18 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 	unsigned int i;
 	int r = 0;
 
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+
 	folio_batch_init(&fbatch);
 	while (!r && filemap_get_folios(mapping, &index, end - 1, &fbatch)) {
 		for (i = 0; i < folio_batch_count(&fbatch); i++) {
 			struct folio *folio = fbatch.folios[i];
-			int own = folio_nr_pages(folio) +
-				  folio_test_private(folio) + 1;
-			int mapped = 0;
-
-			/*
-			 * A 2 MiB folio may stay mapped by host userspace at
-			 * its shared pages outside the range, one reference
-			 * per PTE.  The range itself was unmapped, and host
-			 * faults on large folios map under the invalidate
-			 * lock, which is held: what is mapped is not ours.
-			 */
-			if (folio_test_large(folio))
-				mapped = folio_mapcount(folio);
 
 			/* The per-CPU LRU batches hold references too. */
 			lru_cache_drain_for_folio(folio, 1, &drained);
-			if ((!mapped && folio_mapped(folio)) ||
-			    folio_ref_count(folio) != own + mapped) {
+			if (folio_mapped(folio) ||
+			    folio_ref_count(folio) !=
+			    folio_expected_ref_count(folio) + 1) {
 				*err_index = max(start, folio->index);
 				r = -EAGAIN;
 				break;
@@ -280,6 +343,23 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 		cond_resched();
 	}
 	return r;
+}
+
+/*
+ * Take every host userspace mapping of the folios behind [@start, @end)
+ * away: of a 2 MiB folio, its pages outside the range too (they refault),
+ * so that what gmem_pv_check_unreferenced() reads is one number, not a map
+ * count and a reference count that another thread's munmap() can move
+ * apart.
+ */
+static void gmem_pv_unmap_folios(struct inode *inode, pgoff_t start,
+				 pgoff_t end)
+{
+	if (gmem_pv_huge(inode)) {
+		start = round_down(start, 1UL << PMD_ORDER);
+		end = round_up(end, 1UL << PMD_ORDER);
+	}
+	unmap_mapping_pages(inode->i_mapping, start, end - start, false);
 }
 
 static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
@@ -306,15 +386,19 @@ static void gmem_pv_zero_range(struct address_space *mapping, pgoff_t start,
 }
 
 static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
-			  int r)
+			  bool changed, int r)
 {
-	atomic64_inc(&kvm->stat.generic.gmem_pv_conversions);
+	struct kvm_vm_stat_generic *stat = &kvm->stat.generic;
+
+	kvm_gmem_pv_stat_inc(&stat->gmem_pv_conversions);
 	if (r)
-		atomic64_inc(&kvm->stat.generic.gmem_pv_conversions_refused);
+		kvm_gmem_pv_stat_inc(&stat->gmem_pv_conversions_refused);
+	else if (!changed)
+		return;
 	else if (to_private)
-		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_private);
+		kvm_gmem_pv_stat_add(&stat->gmem_pv_pages_to_private, npages);
 	else
-		atomic64_add(npages, &kvm->stat.generic.gmem_pv_pages_to_shared);
+		kvm_gmem_pv_stat_add(&stat->gmem_pv_pages_to_shared, npages);
 }
 
 /* Hints are advisory: one that cannot be stored is dropped. */
@@ -327,24 +411,40 @@ static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
 }
 
 /*
- * What a conversion of [*@start, *@end) must zap in KVM.  Only the mappings
- * of the state it leaves, normally.  A file with 2 MiB folios may be mapped
- * at 2 MiB where a range was uniform, and must be mapped at 2 MiB again
- * where it becomes uniform: zap both states over the 2 MiB cover, so that
- * KVM refaults it at the level the new state allows, and so that a vCPU
- * fault anywhere in the cover that read the old state is retried.
+ * The range a conversion of [*@start, *@end) invalidates in KVM, and what it
+ * zaps there.  Only the mappings of the state it leaves, normally.  Where
+ * KVM may have mapped, or may map, more than a page at once, the
+ * invalidation covers every huge frame that holds a converted page, so that
+ * the mapping is zapped and a vCPU fault anywhere in it that read the old
+ * state is retried (the fault path checks only its own gfn against the
+ * range being invalidated):
+ *  - a file with 2 MiB folios is mapped at 2 MiB where a folio was uniform,
+ *    and must be mapped at 2 MiB again where it becomes uniform: both states
+ *    over the folio-aligned 2 MiB cover;
+ *  - a file without MMAP is bound to split memslots, whose shared pages KVM
+ *    maps at the level of the VMM's memory (a THP) where guest_memfd says
+ *    the 2 MiB frame is all shared (kvm_gmem_pv_shared_range_uniform()):
+ *    the shared mappings of every 2 MiB frame that holds a converted page,
+ *    wherever the memslot puts the file's pages in guest frames.
  */
-static void gmem_pv_zap_range(struct inode *inode, pgoff_t *start,
-			      pgoff_t *end, enum kvm_gfn_range_filter *filter)
+static void gmem_pv_invalidation_cover(struct inode *inode, pgoff_t *start,
+				       pgoff_t *end,
+				       enum kvm_gfn_range_filter *filter)
 {
+	const pgoff_t nr = 1UL << PMD_ORDER;
 	pgoff_t size = i_size_read(inode) >> PAGE_SHIFT;
 
-	if (!gmem_pv_huge(inode))
-		return;
-
-	*start = round_down(*start, 1UL << PMD_ORDER);
-	*end = min(round_up(*end, 1UL << PMD_ORDER), size);
-	*filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
+	if (kvm_gmem_pv_inode(inode)->split) {
+		*start = *start >= nr - 1 ? *start - (nr - 1) : 0;
+		*end += nr - 1;
+		*filter |= KVM_FILTER_SHARED;
+	}
+	if (gmem_pv_huge(inode))
+		*filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
+	if (kvm_gmem_pv_inode(inode)->split || gmem_pv_huge(inode)) {
+		*start = round_down(*start, nr);
+		*end = min(round_up(*end, nr), size);
+	}
 }
 
 /*
@@ -374,7 +474,7 @@ static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
 		return;
 	}
 
-	gmem_pv_zap_range(inode, &zstart, &zend, &filter);
+	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
 	gmem_pv_store_hint(inode, start, end, hint);
 	kvm_gmem_invalidate_range_end(inode, zstart, zend);
@@ -390,26 +490,28 @@ static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
  * @flags:	KVM_SET_MEMORY_ATTRIBUTES2_* content mode
  * @hint:	the guest's mapping-size hint to record for the range, or -1
  * @err_index:	on -EAGAIN or -ENOMEM, the offset of the page that failed
+ * @changed:	set to whether any page changed state, or NULL
  *
  * All or nothing: on error no page changed state.  Shared -> private first
- * takes every host userspace mapping of the range away.  Then KVM's
- * mappings of the old state are zapped (of both states over the 2 MiB
- * cover, for a file with 2 MiB folios) inside an mmu_invalidate begin/end;
- * within it, shared -> private fails with -EAGAIN if any page is still
- * referenced from outside guest_memfd, else the new state is stored; the
- * invalidation ends, which sends racing KVM faults round again.
+ * takes every host userspace mapping of the range's folios away.  Then
+ * KVM's mappings are zapped over gmem_pv_invalidation_cover() inside an
+ * mmu_invalidate begin/end; within it, shared -> private fails with -EAGAIN
+ * if any folio is still referenced from outside guest_memfd, else the new
+ * state is stored; the invalidation ends, which sends racing KVM faults
+ * round again.  A range already in the new state only records the hint.
  *
  * Return: 0, -EAGAIN or -ENOMEM.
  */
 static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 			   pgoff_t end, unsigned long attrs, u64 flags,
-			   int hint, pgoff_t *err_index)
+			   int hint, pgoff_t *err_index, bool *changed)
 {
 	struct address_space *mapping = inode->i_mapping;
 	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
 	enum kvm_gfn_range_filter filter = to_private ? KVM_FILTER_SHARED :
 							KVM_FILTER_PRIVATE;
 	pgoff_t zstart = start, zend = end;
+	bool did = false;
 	int r = 0;
 
 	filemap_invalidate_lock(mapping);
@@ -420,7 +522,7 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 	}
 
 	if (to_private)
-		unmap_mapping_pages(mapping, start, end - start, false);
+		gmem_pv_unmap_folios(inode, start, end);
 
 	/*
 	 * Invalidate before looking for references: a KVM fault in the range
@@ -429,7 +531,7 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 	 * way can fail the check.  That matters most for 2 MiB folios, which
 	 * a fault on any of their pages holds.
 	 */
-	gmem_pv_zap_range(inode, &zstart, &zend, &filter);
+	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
 	if (to_private)
 		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
@@ -442,12 +544,16 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 			gmem_pv_zero_range(mapping, start, end);
 	}
 	/* Inside the invalidation: a fault that read the old hint retries. */
-	if (!r)
+	if (!r) {
 		gmem_pv_store_hint(inode, start, end, hint);
+		did = true;
+	}
 	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 out:
 	filemap_invalidate_unlock(mapping);
-	gmem_pv_count(kvm, end - start, to_private, r);
+	gmem_pv_count(kvm, end - start, to_private, did, r);
+	if (changed)
+		*changed = did;
 	return r;
 }
 
@@ -480,6 +586,7 @@ static int gmem_pv_check_attributes(struct inode *inode,
 static long gmem_pv_set_attributes(struct file *file,
 				   struct kvm_memory_attributes2 __user *uattrs)
 {
+	struct kvm *kvm = kvm_gmem_file_kvm(file);
 	struct inode *inode = file_inode(file);
 	struct kvm_memory_attributes2 attrs;
 	pgoff_t err_index = 0;
@@ -492,10 +599,20 @@ static long gmem_pv_set_attributes(struct file *file,
 	if (r)
 		return r;
 
-	r = gmem_pv_convert(kvm_gmem_file_kvm(file), inode,
-			    attrs.offset >> PAGE_SHIFT,
+	/*
+	 * Once the VMM made the guest the owner of its contents, only the
+	 * guest's own hypercall shares a page with what it holds: a VMM that
+	 * shares a page has it zeroed, and cannot ask to keep it.
+	 */
+	if (!attrs.attributes && kvm_arch_gmem_pv_guest_owned(kvm)) {
+		if (attrs.flags & KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE)
+			return -EPERM;
+		attrs.flags |= KVM_SET_MEMORY_ATTRIBUTES2_ZERO;
+	}
+
+	r = gmem_pv_convert(kvm, inode, attrs.offset >> PAGE_SHIFT,
 			    (attrs.offset + attrs.size) >> PAGE_SHIFT,
-			    attrs.attributes, attrs.flags, -1, &err_index);
+			    attrs.attributes, attrs.flags, -1, &err_index, NULL);
 	if ((r == -EAGAIN || r == -ENOMEM) &&
 	    put_user((u64)err_index << PAGE_SHIFT, &uattrs->error_offset))
 		return -EFAULT;
@@ -511,6 +628,7 @@ static long gmem_pv_set_attributes(struct file *file,
  * @private:	convert to private (else shared)
  * @hint:	the guest's mapping-size hint (KVM_MAP_GPA_RANGE_PAGE_SZ_*) to
  *		record for the frames
+ * @changed:	set to whether any frame changed state
  *
  * The in-kernel side of KVM_HC_MAP_GPA_RANGE: like KVM_SET_MEMORY_ATTRIBUTES2
  * with the platform's default content mode on the guest_memfd range behind
@@ -521,7 +639,7 @@ static long gmem_pv_set_attributes(struct file *file,
  * page is referenced by the host; -ENOMEM.  On error nothing was converted.
  */
 int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
-			     bool private, unsigned int hint)
+			     bool private, unsigned int hint, bool *changed)
 {
 	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
 	pgoff_t index, err_index;
@@ -544,7 +662,7 @@ int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
 	index = gfn - slot->base_gfn + slot->gmem.pgoff;
 	r = gmem_pv_convert(kvm, file_inode(file), index, index + *npages,
 			    private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, 0, hint,
-			    &err_index);
+			    &err_index, changed);
 	fput(file);
 	return r;
 }

@@ -93,7 +93,7 @@ bool gmem_pv_huge(struct inode *inode)
 
 /* Counted for the VM the file was created for, which a live file pins. */
 #define gmem_pv_huge_count(pv, name)	\
-	atomic64_inc(&(pv)->kvm->stat.generic.name)
+	kvm_gmem_pv_stat_inc(&(pv)->kvm->stat.generic.name)
 
 /**
  * gmem_pv_huge_get_folio() - allocate the 2 MiB folio for a page offset
@@ -231,18 +231,18 @@ int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
 		return 0;
 
 	if (!gmem_pv_huge_uniform(pv, folio->index)) {
-		atomic64_inc(&kvm->stat.generic.gmem_pv_mixed_limited_faults);
+		kvm_gmem_pv_stat_inc(&kvm->stat.generic.gmem_pv_mixed_limited_faults);
 		return 0;
 	}
 
 	hint = gmem_pv_huge_hint(pv, folio->index);
 	if (hint == KVM_MAP_GPA_RANGE_PAGE_SZ_4K) {
-		atomic64_inc(&kvm->stat.generic.gmem_pv_hint_limited_faults);
+		kvm_gmem_pv_stat_inc(&kvm->stat.generic.gmem_pv_hint_limited_faults);
 		return 0;
 	}
 	/* No 1 GiB folios: a 1 GiB hint maps at 2 MiB. */
 	if (hint == KVM_MAP_GPA_RANGE_PAGE_SZ_1G)
-		atomic64_inc(&kvm->stat.generic.gmem_pv_hint_1g_capped_faults);
+		kvm_gmem_pv_stat_inc(&kvm->stat.generic.gmem_pv_hint_1g_capped_faults);
 	return PMD_ORDER;
 }
 

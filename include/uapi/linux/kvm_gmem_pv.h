@@ -30,13 +30,20 @@
 /*
  * KVM_CHECK_EXTENSION: the valid KVM_ENABLE_CAP args[0] bits below, 0 where
  * KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES is 0.  KVM_ENABLE_CAP on a VM:
- * args[0] = KVM_GMEM_PV_HC_* flags; 0 turns the service off again.
+ * args[0] = KVM_GMEM_PV_HC_* flags, args[1..3] = 0; 0 turns the service
+ * off again (unless KVM_GMEM_PV_HC_GUEST_OWNED is on: -EPERM).
  */
 #define KVM_CAP_GMEM_PV_MAP_GPA_RANGE		254
 /* Service the guest's KVM_HC_MAP_GPA_RANGE in the kernel. */
 #define KVM_GMEM_PV_HC_ENABLE			(1ULL << 0)
 /* ... and after each conversion exit with KVM_EXIT_HYPERCALL (below). */
 #define KVM_GMEM_PV_HC_EXIT_ON_CONVERSION	(1ULL << 1)
+/*
+ * ... and only the guest shares contents: a private->shared
+ * KVM_SET_MEMORY_ATTRIBUTES2 zeroes the pages (PRESERVE: -EPERM).  Once set
+ * it cannot be cleared for the life of the VM.
+ */
+#define KVM_GMEM_PV_HC_GUEST_OWNED		(1ULL << 2)
 
 /*
  * kvm_run.hypercall.flags bit of a KVM_EXIT_HYPERCALL that only reports a
@@ -55,9 +62,13 @@
  *		or KVM_MEMORY_ATTRIBUTE_PRIVATE
  * @flags:	at most one content mode, KVM_SET_MEMORY_ATTRIBUTES2_ZERO or
  *		KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE; 0 is the platform default,
- *		which preserves contents on KVM_X86_SW_PROTECTED_VM
- * @error_offset: out: on EAGAIN, the file offset of the first page that has
- *		references beyond guest_memfd's own; on ENOMEM, @offset
+ *		which preserves contents on KVM_X86_SW_PROTECTED_VM, except
+ *		that a private->shared conversion of a VM with
+ *		KVM_GMEM_PV_HC_GUEST_OWNED zeroes (and PRESERVE is -EPERM)
+ * @error_offset: out: on EAGAIN, the file offset of the first page of the
+ *		range in the first folio that has references beyond
+ *		guest_memfd's own (a 2 MiB folio's references are the
+ *		folio's: a pin on any of its pages); on ENOMEM, @offset
  * @reserved:	must be zero
  *
  * Issued with KVM_SET_MEMORY_ATTRIBUTES2 on a guest_memfd file descriptor.

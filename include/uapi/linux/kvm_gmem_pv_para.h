@@ -12,7 +12,9 @@
 /*
  * CPUID 0x40000001 (KVM_CPUID_FEATURES) EAX bit: the guest's memory is
  * private by default (guest_memfd-owned state) and the host services
- * KVM_HC_MAP_GPA_RANGE in the kernel for this VM.  Set by the VMM.
+ * KVM_HC_MAP_GPA_RANGE in the kernel for this VM.  Set by the VMM in the
+ * guest's CPUID when it enables KVM_CAP_GMEM_PV_MAP_GPA_RANGE on the VM;
+ * KVM_GET_SUPPORTED_CPUID does not report it.
  */
 #define KVM_FEATURE_GMEM_PV		20
 
@@ -21,8 +23,9 @@
  *   a0 (RBX) = GPA, 4 KiB aligned; a1 (RCX) = number of 4 KiB pages;
  *   a2 (RDX) = bits 3:0 size hint (KVM_MAP_GPA_RANGE_PAGE_SZ_4K/_2M/_1G:
  *   0, 1, 2), bit 4 private (KVM_MAP_GPA_RANGE_ENCRYPTED); other bits 0.
- * On return RAX is 0 or a negative code below; RBX and RCX name what was
- * not converted (RCX == 0 on success).
+ * On return RAX is 0 (the whole range is in the new state) or a negative
+ * code below; RBX, RCX and RDX are left as passed, as for every KVM
+ * hypercall.  After an error the state of the range is not known.
  */
 #define KVM_GMEM_PV_HC_HINT_MASK	0xfULL
 #define KVM_GMEM_PV_HC_PRIVATE		KVM_MAP_GPA_RANGE_ENCRYPTED

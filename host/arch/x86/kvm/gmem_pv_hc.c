@@ -9,11 +9,14 @@
  * lets KVM convert the guest_memfd pages itself.
  *
  * A request is processed in steps of at most GMEM_PV_HC_STEP pages, each
- * within one memslot.  After every step RBX and RCX are advanced to what is
- * left, so when a reschedule or a signal is due KVM can return to its run
- * loop without skipping the VMCALL: the guest executes it again with the
- * rest of the range and sees one hypercall that completes.  On an error RAX
- * holds the code and RBX/RCX say exactly which part was not converted.
+ * within one memslot, rescheduling between steps.  The registers are
+ * upstream's: RBX, RCX and RDX are inputs only and are left as the guest
+ * passed them, on success and on error (kvm_hypercall3() and
+ * kvm_sev_hypercall3() declare them so); RAX is the result.  When a signal
+ * is due mid-request, KVM returns to its run loop without skipping the
+ * VMCALL and keeps how far it got in the vCPU; the guest executes the same
+ * VMCALL again and KVM resumes there, so the guest sees one hypercall that
+ * completes.
  */
 
 #include <linux/kvm_host.h>
@@ -41,7 +44,8 @@
 #define GMEM_PV_HC_EAGAIN_NS	(20 * NSEC_PER_MSEC)
 
 #define GMEM_PV_HC_VALID_FLAGS	(KVM_GMEM_PV_HC_ENABLE | \
-				 KVM_GMEM_PV_HC_EXIT_ON_CONVERSION)
+				 KVM_GMEM_PV_HC_EXIT_ON_CONVERSION | \
+				 KVM_GMEM_PV_HC_GUEST_OWNED)
 
 /**
  * kvm_gmem_pv_hc_check_extension() - KVM_CAP_GMEM_PV_MAP_GPA_RANGE
@@ -58,21 +62,50 @@ int kvm_gmem_pv_hc_check_extension(struct kvm *kvm)
 /**
  * kvm_gmem_pv_hc_enable() - KVM_ENABLE_CAP(KVM_CAP_GMEM_PV_MAP_GPA_RANGE)
  * @kvm:	the VM
- * @flags:	KVM_GMEM_PV_HC_* (0 turns the service off)
+ * @cap:	args[0] = KVM_GMEM_PV_HC_* (0 turns the service off), the other
+ *		args 0
  *
- * Return: 0, or -EINVAL for unknown flags, EXIT_ON_CONVERSION without
- * ENABLE, or a VM whose guest_memfds do not own its state.
+ * KVM_GMEM_PV_HC_GUEST_OWNED, once set, stays set for the VM's lifetime:
+ * a VMM that could drop it again could then share private contents.
+ *
+ * Return: 0; -EINVAL for unknown flags, nonzero args[1..3], EXIT_ON_CONVERSION
+ * or GUEST_OWNED without ENABLE, or a VM whose guest_memfds do not own its
+ * state; -EPERM for a call that would drop KVM_GMEM_PV_HC_GUEST_OWNED.
  */
-int kvm_gmem_pv_hc_enable(struct kvm *kvm, u64 flags)
+int kvm_gmem_pv_hc_enable(struct kvm *kvm, struct kvm_enable_cap *cap)
 {
+	u64 flags = cap->args[0];
+	int r = 0;
+
 	if (!kvm_gmem_pv_vm_owns_attributes(kvm) ||
+	    cap->args[1] || cap->args[2] || cap->args[3] ||
 	    (flags & ~GMEM_PV_HC_VALID_FLAGS) ||
 	    (flags && !(flags & KVM_GMEM_PV_HC_ENABLE)))
 		return -EINVAL;
 
-	WRITE_ONCE(kvm->arch.gmem_pv_hc_flags, flags);
-	return 0;
+	mutex_lock(&kvm->lock);
+	if ((kvm->arch.gmem_pv_hc_flags & KVM_GMEM_PV_HC_GUEST_OWNED) &&
+	    !(flags & KVM_GMEM_PV_HC_GUEST_OWNED))
+		r = -EPERM;
+	else
+		WRITE_ONCE(kvm->arch.gmem_pv_hc_flags, flags);
+	mutex_unlock(&kvm->lock);
+	return r;
 }
+
+/**
+ * kvm_arch_gmem_pv_guest_owned() - may only the guest share its contents
+ * @kvm:	the VM
+ *
+ * Return: true once the VMM enabled KVM_GMEM_PV_HC_GUEST_OWNED: a
+ * private->shared conversion by KVM_SET_MEMORY_ATTRIBUTES2 then zeroes the
+ * pages, and only the guest's own KVM_HC_MAP_GPA_RANGE keeps contents.
+ */
+bool kvm_arch_gmem_pv_guest_owned(struct kvm *kvm)
+{
+	return READ_ONCE(kvm->arch.gmem_pv_hc_flags) & KVM_GMEM_PV_HC_GUEST_OWNED;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_arch_gmem_pv_guest_owned);
 
 static int gmem_pv_hc_check(u64 gpa, u64 npages, u64 attrs)
 {
@@ -107,17 +140,18 @@ static int gmem_pv_hc_complete(struct kvm_vcpu *vcpu, long ret)
 }
 
 /*
- * After an informational exit: hand the guest the error the pass ended with,
- * or complete, or go round again for what is left.
+ * After an informational exit: hand the guest the result of the request,
+ * or, if it was interrupted, re-enter for the guest to execute the VMCALL
+ * again and resume.
  */
 static int gmem_pv_hc_complete_userspace(struct kvm_vcpu *vcpu)
 {
-	long ret = vcpu->arch.gmem_pv_hc_ret;
+	struct kvm_gmem_pv_hc_resume *res = &vcpu->arch.gmem_pv_hc;
 
-	if (ret || !kvm_rcx_read_raw(vcpu))
-		return gmem_pv_hc_complete(vcpu, ret);
+	if (res->valid)
+		return 1;
 
-	return 1;
+	return gmem_pv_hc_complete(vcpu, res->ret);
 }
 
 static int gmem_pv_hc_exit_converted(struct kvm_vcpu *vcpu, u64 gpa,
@@ -126,7 +160,7 @@ static int gmem_pv_hc_exit_converted(struct kvm_vcpu *vcpu, u64 gpa,
 	struct kvm_run *run = vcpu->run;
 
 	/* Kept in the kernel: the VMM is not asked to pass it through. */
-	vcpu->arch.gmem_pv_hc_ret = ret;
+	vcpu->arch.gmem_pv_hc.ret = ret;
 	run->exit_reason = KVM_EXIT_HYPERCALL;
 	run->hypercall.nr = KVM_HC_MAP_GPA_RANGE;
 	run->hypercall.ret = ret;
@@ -147,11 +181,74 @@ static void gmem_pv_hc_count(struct kvm *kvm, u64 npages, u64 attrs)
 {
 	switch (attrs & KVM_GMEM_PV_HC_HINT_MASK) {
 	case KVM_MAP_GPA_RANGE_PAGE_SZ_2M:
-		atomic64_add(npages, &kvm->stat.gmem_pv_hint_2m_pages);
+		kvm_gmem_pv_stat_add(&kvm->stat.gmem_pv_hint_2m_pages, npages);
 		break;
 	case KVM_MAP_GPA_RANGE_PAGE_SZ_1G:
-		atomic64_add(npages, &kvm->stat.gmem_pv_hint_1g_pages);
+		kvm_gmem_pv_stat_add(&kvm->stat.gmem_pv_hint_1g_pages, npages);
 		break;
+	}
+}
+
+/*
+ * Where a request starts: 0, or how far KVM got with this very request
+ * (same RIP and registers) before a signal sent it back to the run loop.
+ * Any other request on the vCPU forgets the saved point, so a request is
+ * resumed only by the VMCALL that was interrupted.
+ */
+static u64 gmem_pv_hc_resume_point(struct kvm_vcpu *vcpu, u64 gpa, u64 npages,
+				   u64 attrs)
+{
+	struct kvm_gmem_pv_hc_resume *res = &vcpu->arch.gmem_pv_hc;
+	bool same = res->valid && res->rip == kvm_rip_read(vcpu) &&
+		    res->gpa == gpa && res->npages == npages &&
+		    res->attrs == attrs;
+
+	res->valid = false;
+	return same ? res->done : 0;
+}
+
+static void gmem_pv_hc_save(struct kvm_vcpu *vcpu, u64 gpa, u64 npages,
+			    u64 attrs, u64 done)
+{
+	struct kvm_gmem_pv_hc_resume *res = &vcpu->arch.gmem_pv_hc;
+
+	res->rip = kvm_rip_read(vcpu);
+	res->gpa = gpa;
+	res->npages = npages;
+	res->attrs = attrs;
+	res->done = done;
+	res->valid = true;
+	kvm_gmem_pv_stat_inc(&vcpu->kvm->stat.gmem_pv_hc_restarts);
+}
+
+/*
+ * Convert one step, trying again for a while when a page is referenced.
+ * Return: 0 or a negative errno; -EINTR when a signal is due and the step
+ * should be retried after it; *@changed is set when the state changed.
+ */
+static int gmem_pv_hc_step(struct kvm *kvm, u64 gpa, u64 *npages, u64 attrs,
+			   bool *changed)
+{
+	u64 give_up = 0, want = *npages;
+	int r;
+
+	for (;;) {
+		*npages = want;
+		r = kvm_gmem_pv_convert_gfns(kvm, gpa_to_gfn(gpa), npages,
+					     attrs & KVM_GMEM_PV_HC_PRIVATE,
+					     attrs & KVM_GMEM_PV_HC_HINT_MASK,
+					     changed);
+		if (r != -EAGAIN)
+			return r;
+		/* Not the guest's error: deliver the signal, then try again. */
+		if (signal_pending(current))
+			return -EINTR;
+		if (!give_up)
+			give_up = ktime_get_ns() + GMEM_PV_HC_EAGAIN_NS;
+		else if (ktime_get_ns() > give_up)
+			return -EAGAIN;
+		/* Let the fault that holds the page finish. */
+		usleep_range(100, 200);
 	}
 }
 
@@ -168,40 +265,32 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 {
 	u64 gpa = kvm_rbx_read_raw(vcpu), npages = kvm_rcx_read_raw(vcpu);
 	u64 attrs = kvm_rdx_read_raw(vcpu);
-	u64 start_gpa = gpa, flags = READ_ONCE(vcpu->kvm->arch.gmem_pv_hc_flags);
+	u64 flags = READ_ONCE(vcpu->kvm->arch.gmem_pv_hc_flags);
 	struct kvm *kvm = vcpu->kvm;
-	u64 t0 = ktime_get_ns();
+	u64 t0 = ktime_get_ns(), done, first;
+	bool changed = false, interrupted = false;
 	long ret = 0;
 	int r;
 
 	++vcpu->stat.hypercalls;
-	atomic64_inc(&kvm->stat.gmem_pv_hc_calls);
+	kvm_gmem_pv_stat_inc(&kvm->stat.gmem_pv_hc_calls);
+
+	done = gmem_pv_hc_resume_point(vcpu, gpa, npages, attrs);
+	first = done;
 
 	if (kvm_x86_call(get_cpl)(vcpu))
 		ret = -KVM_EPERM;
 	else
 		ret = gmem_pv_hc_check(gpa, npages, attrs);
 
-	while (!ret && npages) {
-		u64 give_up = 0, done;
+	while (!ret && done < npages) {
+		u64 step = min_t(u64, npages - done, GMEM_PV_HC_STEP);
+		bool step_changed = false;
 
-		for (;;) {
-			done = min_t(u64, npages, GMEM_PV_HC_STEP);
-			r = kvm_gmem_pv_convert_gfns(kvm, gpa_to_gfn(gpa), &done,
-						     attrs & KVM_GMEM_PV_HC_PRIVATE,
-						     attrs & KVM_GMEM_PV_HC_HINT_MASK);
-			if (r != -EAGAIN || signal_pending(current))
-				break;
-			if (!give_up)
-				give_up = ktime_get_ns() + GMEM_PV_HC_EAGAIN_NS;
-			else if (ktime_get_ns() > give_up)
-				break;
-			/* Let the fault that holds the page finish. */
-			usleep_range(100, 200);
-		}
-		/* Not the guest's error: deliver the signal, then try again. */
-		if (r == -EAGAIN && signal_pending(current)) {
-			atomic64_inc(&kvm->stat.gmem_pv_hc_restarts);
+		r = gmem_pv_hc_step(kvm, gpa + (done << PAGE_SHIFT), &step,
+				    attrs, &step_changed);
+		if (r == -EINTR) {
+			interrupted = true;
 			break;
 		}
 		if (r) {
@@ -209,37 +298,35 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 			break;
 		}
 
-		gmem_pv_hc_count(kvm, done, attrs);
-		gpa += done << PAGE_SHIFT;
-		npages -= done;
-		kvm_rbx_write_raw(vcpu, gpa);
-		kvm_rcx_write_raw(vcpu, npages);
+		changed |= step_changed;
+		gmem_pv_hc_count(kvm, step, attrs);
+		done += step;
 
-		/*
-		 * Let the run loop reschedule or deliver the signal; the guest
-		 * re-executes the hypercall for what is left.
-		 */
-		if (npages && (need_resched() || signal_pending(current))) {
-			atomic64_inc(&kvm->stat.gmem_pv_hc_restarts);
+		if (done < npages && signal_pending(current)) {
+			interrupted = true;
 			break;
 		}
+		cond_resched();
 	}
 
-	trace_kvm_gmem_pv_map_gpa_range(vcpu->vcpu_id, start_gpa,
-					(gpa - start_gpa) >> PAGE_SHIFT, npages,
-					attrs, ret, ktime_get_ns() - t0);
+	/* Let the run loop deliver the signal; the guest re-executes the VMCALL. */
+	if (interrupted)
+		gmem_pv_hc_save(vcpu, gpa, npages, attrs, done);
+
+	trace_kvm_gmem_pv_map_gpa_range(vcpu->vcpu_id, gpa + (first << PAGE_SHIFT),
+					done - first, npages - done, attrs, ret,
+					ktime_get_ns() - t0);
 
 	if (ret)
-		atomic64_inc(&kvm->stat.gmem_pv_hc_errors);
+		kvm_gmem_pv_stat_inc(&kvm->stat.gmem_pv_hc_errors);
 
-	/* Report what this pass converted, even if it then failed. */
-	if ((flags & KVM_GMEM_PV_HC_EXIT_ON_CONVERSION) && gpa != start_gpa)
-		return gmem_pv_hc_exit_converted(vcpu, start_gpa,
-						 (gpa - start_gpa) >> PAGE_SHIFT,
-						 attrs, ret);
+	/* Report what this pass changed, even if the request then failed. */
+	if ((flags & KVM_GMEM_PV_HC_EXIT_ON_CONVERSION) && changed)
+		return gmem_pv_hc_exit_converted(vcpu, gpa + (first << PAGE_SHIFT),
+						 done - first, attrs, ret);
 
-	if (ret || !npages)
-		return gmem_pv_hc_complete(vcpu, ret);
+	if (interrupted)
+		return 1;
 
-	return 1;
+	return gmem_pv_hc_complete(vcpu, ret);
 }

@@ -13,7 +13,7 @@
 
 #ifdef CONFIG_KVM_GMEM_PV
 int kvm_gmem_pv_hc_check_extension(struct kvm *kvm);
-int kvm_gmem_pv_hc_enable(struct kvm *kvm, u64 flags);
+int kvm_gmem_pv_hc_enable(struct kvm *kvm, struct kvm_enable_cap *cap);
 int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu);
 
 /* Is this VMCALL a conversion request the kernel services for this VM? */
@@ -23,19 +23,14 @@ static inline bool kvm_gmem_pv_wants_hypercall(struct kvm_vcpu *vcpu)
 	       is_64_bit_hypercall(vcpu) &&
 	       kvm_rax_read_raw(vcpu) == KVM_HC_MAP_GPA_RANGE;
 }
-
-/* KVM_CPUID_FEATURES bits KVM_GET_SUPPORTED_CPUID reports for gmem-pv. */
-static inline u32 kvm_gmem_pv_cpuid_features(void)
-{
-	return kvm_gmem_in_place_conversion ? BIT(KVM_FEATURE_GMEM_PV) : 0;
-}
 #else
 static inline int kvm_gmem_pv_hc_check_extension(struct kvm *kvm)
 {
 	return 0;
 }
 
-static inline int kvm_gmem_pv_hc_enable(struct kvm *kvm, u64 flags)
+static inline int kvm_gmem_pv_hc_enable(struct kvm *kvm,
+					struct kvm_enable_cap *cap)
 {
 	return -EINVAL;
 }
@@ -48,11 +43,6 @@ static inline int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 static inline bool kvm_gmem_pv_wants_hypercall(struct kvm_vcpu *vcpu)
 {
 	return false;
-}
-
-static inline u32 kvm_gmem_pv_cpuid_features(void)
-{
-	return 0;
 }
 #endif /* CONFIG_KVM_GMEM_PV */
 

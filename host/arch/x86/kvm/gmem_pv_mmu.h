@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * gmem-pv host: what the x86 MMU asks guest_memfd about huge mappings.
+ */
+#ifndef __ARCH_X86_KVM_GMEM_PV_MMU_H
+#define __ARCH_X86_KVM_GMEM_PV_MMU_H
+
+#include <linux/kvm_host.h>
+
+#include "mmu/mmu_internal.h"
+
+/*
+ * The largest level, at most @max_level, at which KVM may map the shared
+ * frame @gfn of @slot.  In a split memslot (guest_memfd for private pages,
+ * the VMM's memory at userspace_addr for shared ones) the level comes from
+ * the host mapping, and the VM's attributes, which would keep a huge
+ * mapping off private frames, stay all-shared while guest_memfd owns the
+ * state: a THP behind userspace_addr would be mapped across private frames,
+ * and the guest's private writes there would land in the VMM's memory.  Map
+ * at 2 MiB only where guest_memfd says the whole 2 MiB frame is shared, and
+ * never at 1 GiB (a conversion invalidates the 2 MiB cover of what it
+ * converts, not the 1 GiB one).  Other memslots and VMs: @max_level.
+ */
+static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
+					       const struct kvm_memory_slot *slot,
+					       gfn_t gfn, int max_level)
+{
+	if (max_level == PG_LEVEL_4K || !kvm_slot_has_gmem(slot) ||
+	    kvm_memslot_is_gmem_only(slot) ||
+	    !kvm_gmem_pv_vm_owns_attributes(kvm))
+		return max_level;
+
+	if (!kvm_gmem_pv_shared_range_uniform(kvm, slot,
+					      gfn_round_for_level(gfn, PG_LEVEL_2M),
+					      KVM_PAGES_PER_HPAGE(PG_LEVEL_2M)))
+		return PG_LEVEL_4K;
+
+	return min(max_level, PG_LEVEL_2M);
+}
+
+#endif /* __ARCH_X86_KVM_GMEM_PV_MMU_H */
