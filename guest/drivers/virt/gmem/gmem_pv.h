@@ -36,8 +36,6 @@ unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 				 unsigned long idx, unsigned long nr);
 
 int gmem_pv_hc_errno(long ret);
-int gmem_pv_hc_progress(u64 gpa, u64 npages, u64 left_gpa, u64 left,
-			u64 *done);
 
 /**
  * struct gmem_pv_stats - what the driver did, for debugfs

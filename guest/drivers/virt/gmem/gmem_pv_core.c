@@ -88,19 +88,25 @@ EXPORT_SYMBOL_GPL(gmem_pv_enabled);
  * (setup_arch()), so pick the vendor's instruction by hand rather than
  * let KVM emulate the other one through #UD.
  */
-static long gmem_pv_map_gpa_range(u64 *gpa, u64 *npages, u64 attrs)
+static long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
 {
 	long ret;
 
+	/*
+	 * Upstream's register convention (kvm_hypercall3()): RBX, RCX and RDX
+	 * are inputs only; the host resumes an interrupted request itself.
+	 */
 	if (boot_cpu_has(X86_FEATURE_VMMCALL))
 		asm volatile("vmmcall"
-			     : "=a" (ret), "+b" (*gpa), "+c" (*npages)
-			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "d" (attrs)
+			     : "=a" (ret)
+			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "b" (gpa),
+			       "c" (npages), "d" (attrs)
 			     : "memory");
 	else
 		asm volatile("vmcall"
-			     : "=a" (ret), "+b" (*gpa), "+c" (*npages)
-			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "d" (attrs)
+			     : "=a" (ret)
+			     : "0" ((long)KVM_HC_MAP_GPA_RANGE), "b" (gpa),
+			       "c" (npages), "d" (attrs)
 			     : "memory");
 	return ret;
 }
@@ -120,39 +126,28 @@ static const char *gmem_pv_dir(bool private)
 	return private ? "private" : "shared";
 }
 
-/* One hypercall's worth: a physically contiguous range with one hint. */
+/*
+ * One hypercall's worth: a physically contiguous range with one hint.  RAX
+ * 0 means the whole range is in the new state; on an error the host does
+ * not say how much of it changed, so a failed range's state is unknown.
+ */
 static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 				 bool private, bool hint_only)
 {
 	u64 attrs = chunk->hint | (private ? KVM_GMEM_PV_HC_PRIVATE : 0);
-	u64 gpa = chunk->gpa, left = chunk->npages;
 	unsigned int tries = 0;
 	long ret;
 	int err;
 
 	for (;;) {
-		u64 req_gpa = gpa, req_left = left, done;
-
-		ret = gmem_pv_map_gpa_range(&gpa, &left, attrs);
+		ret = gmem_pv_map_gpa_range(chunk->gpa, chunk->npages, attrs);
 		atomic64_inc(&gmem_pv_stats.hypercalls);
 
-		err = gmem_pv_hc_progress(req_gpa, req_left, gpa, left, &done);
-		if (err) {
-			pr_err("host returned RBX %#llx RCX %llu for GPA %#llx + %llu pages: not a suffix of the request\n",
-			       gpa, left, req_gpa, req_left);
-			break;
-		}
-		gmem_pv_account(done, private, hint_only);
-
 		err = gmem_pv_hc_errno(ret);
-		if (!err && left) {
-			pr_err("host returned success with %llu pages left at %#llx\n",
-			       left, gpa);
-			err = -EIO;
-			break;
-		}
-		if (!err)
+		if (!err) {
+			gmem_pv_account(chunk->npages, private, hint_only);
 			return 0;
+		}
 		if ((err != -EAGAIN && err != -ENOMEM) ||
 		    ++tries >= GMEM_PV_RETRIES)
 			break;
@@ -160,9 +155,9 @@ static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	}
 
 	atomic64_inc(&gmem_pv_stats.failures);
-	pr_err("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe); %llu pages from %#llx not converted\n",
+	pr_err("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
 	       chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
-	       gmem_pv_dir(private), ret, ERR_PTR(err), left, gpa);
+	       gmem_pv_dir(private), ret, ERR_PTR(err));
 	return err;
 }
 

@@ -184,31 +184,3 @@ int gmem_pv_hc_errno(long ret)
 	}
 }
 EXPORT_SYMBOL_IF_KUNIT(gmem_pv_hc_errno);
-
-/**
- * gmem_pv_hc_progress() - how much of a request the host says it converted
- * @gpa:	RBX the request was made with
- * @npages:	RCX the request was made with
- * @left_gpa:	RBX on return: the first page not converted
- * @left:	RCX on return: the number of pages not converted
- * @done:	set to the number of pages converted, from @gpa on
- *
- * The host converts a prefix of the range and names what it did not
- * convert in RBX/RCX, whatever RAX says.  The guest's count of shared
- * pages depends on it, so a reply that does not describe a suffix of the
- * request is a broken host, not a number to trust.
- *
- * Return: 0, or -EIO when RBX/RCX do not describe a suffix of the request
- * (then @done is 0).
- */
-int gmem_pv_hc_progress(u64 gpa, u64 npages, u64 left_gpa, u64 left, u64 *done)
-{
-	*done = 0;
-	if (left > npages)
-		return -EIO;
-	if (left_gpa != gpa + (npages - left) * GMEM_PV_4K)
-		return -EIO;
-	*done = npages - left;
-	return 0;
-}
-EXPORT_SYMBOL_IF_KUNIT(gmem_pv_hc_progress);

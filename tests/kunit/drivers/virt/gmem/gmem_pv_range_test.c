@@ -194,30 +194,6 @@ static void hc_errno_mapping(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gmem_pv_hc_errno(LONG_MIN), -EIO);
 }
 
-static void hc_progress(struct kunit *test)
-{
-	u64 done = 99;
-
-	/* All done, nothing done, part done. */
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_4M, 0, &done), 0);
-	KUNIT_EXPECT_EQ(test, done, 512);
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_2M, 512, &done), 0);
-	KUNIT_EXPECT_EQ(test, done, 0);
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_2M + 3 * SZ_4K, 509,
-						  &done), 0);
-	KUNIT_EXPECT_EQ(test, done, 3);
-
-	/* More left than asked, or RBX not where RCX says: a broken reply. */
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_2M, 513, &done), -EIO);
-	KUNIT_EXPECT_EQ(test, done, 0);
-	done = 99;
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_2M + SZ_4K, 510,
-						  &done), -EIO);
-	KUNIT_EXPECT_EQ(test, done, 0);
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, SZ_2M, 0, &done), -EIO);
-	KUNIT_EXPECT_EQ(test, gmem_pv_hc_progress(SZ_2M, 512, 0, 0, &done), -EIO);
-}
-
 static struct kunit_case gmem_pv_range_cases[] = {
 	KUNIT_CASE(hint_for_alignment),
 	KUNIT_CASE(next_chunk_rejects_bad_ranges),
@@ -225,7 +201,6 @@ static struct kunit_case gmem_pv_range_cases[] = {
 	KUNIT_CASE(next_chunk_invariants),
 	KUNIT_CASE(contig_runs),
 	KUNIT_CASE(hc_errno_mapping),
-	KUNIT_CASE(hc_progress),
 	{}
 };
 
