@@ -5,10 +5,13 @@
  * Needs kvm.gmem_in_place_conversion=1.  The guest converts its own
  * guest_memfd-backed memory by hypercall and the host checks contents and
  * its own access at every step; every bad request returns its documented
- * code with RBX/RCX naming what was not converted and the VM keeps running;
- * a 1 GiB range converts through restarts; two vCPUs convert and touch
- * overlapping ranges; the optional exit after a conversion reports it; and
- * with the capability off the upstream KVM_EXIT_HYPERCALL still happens.
+ * code and the VM keeps running; RBX, RCX and RDX are never written, as
+ * upstream's callers declare them inputs only; a 1 GiB range converts
+ * through restarts; two vCPUs convert and touch overlapping ranges; the
+ * optional exit after a conversion reports it, and only what changed; the
+ * capability's arguments are checked and its guest-owned mode cannot be
+ * dropped; and with the capability off the upstream KVM_EXIT_HYPERCALL
+ * still happens.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,8 +46,8 @@ struct hc_result {
 };
 
 /*
- * KVM_HC_MAP_GPA_RANGE with the registers it leaves behind: RBX and RCX
- * name what was not converted.
+ * KVM_HC_MAP_GPA_RANGE with the registers it leaves behind, which must be
+ * the ones passed: kvm_hypercall3() declares RBX and RCX inputs only.
  */
 static struct hc_result guest_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
 {
@@ -65,13 +68,23 @@ static struct hc_result guest_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
 	return r;
 }
 
-static void guest_map(u64 gpa, u64 npages, u64 attrs)
+/* The hypercall, asserting that it left RBX and RCX as they were passed. */
+static struct hc_result guest_hc(u64 gpa, u64 npages, u64 attrs)
 {
 	struct hc_result r = guest_map_gpa_range(gpa, npages, attrs);
 
+	__GUEST_ASSERT(r.rbx == gpa && r.rcx == npages,
+		       "map_gpa_range(0x%lx, %lu, 0x%lx) = %ld changed RBX/RCX to 0x%lx/%lu",
+		       gpa, npages, attrs, (long)r.ret, r.rbx, r.rcx);
+	return r;
+}
+
+static void guest_map(u64 gpa, u64 npages, u64 attrs)
+{
+	struct hc_result r = guest_hc(gpa, npages, attrs);
+
 	__GUEST_ASSERT(!r.ret, "map_gpa_range(0x%lx, %lu, 0x%lx) = %ld",
 		       gpa, npages, attrs, (long)r.ret);
-	__GUEST_ASSERT(!r.rcx, "%lu pages left", r.rcx);
 }
 
 static void guest_fill(u64 gpa, u64 size, u8 expect, u8 fill)
@@ -89,35 +102,70 @@ static void guest_fill(u64 gpa, u64 size, u8 expect, u8 fill)
 struct env {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu[2];
+	struct gmem_pv_mem m;
 	int fd;
 	u64 size;
-	u8 *mem;
+	u8 *mem;	/* where host userspace sees shared pages */
 };
 
-static void env_create(struct env *e, void *guest_code, int nr_vcpus, u64 size,
-		       u64 gmem_flags, u64 hc_flags)
+static void env_create_layout(struct env *e, void *guest_code, int nr_vcpus,
+			      u64 size, u64 gmem_flags, u64 hc_flags,
+			      enum gmem_pv_layout layout)
 {
 	e->size = size;
 	e->vm = __vm_create_with_vcpus(gmem_pv_protected_shape, nr_vcpus, 0,
 				       guest_code, e->vcpu);
-	e->fd = vm_create_guest_memfd(e->vm, size, GUEST_MEMFD_FLAG_MMAP | gmem_flags);
-	vm_set_user_memory_region2(e->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   size, NULL, e->fd, 0);
+	gmem_pv_mem_add(e->vm, &e->m, TEST_SLOT, TEST_GPA, size, gmem_flags,
+			layout);
+	e->fd = e->m.fd;
+	e->mem = e->m.shared;
 	/* Large ranges get 2 MiB guest mappings: fewer page tables in slot 0. */
 	if (size >= SZ_2M && !(size % SZ_2M))
 		virt_map_level(e->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
 	else
 		virt_map(e->vm, TEST_GPA, TEST_GPA, size / PAGE_SIZE);
-	e->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd);
 	if (hc_flags)
 		vm_enable_cap(e->vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, hc_flags);
 }
 
+static void env_create(struct env *e, void *guest_code, int nr_vcpus, u64 size,
+		       u64 gmem_flags, u64 hc_flags)
+{
+	env_create_layout(e, guest_code, nr_vcpus, size, gmem_flags, hc_flags,
+			  GMEM_PV_LAYOUT_GMEM_ONLY);
+}
+
 static void env_destroy(struct env *e)
 {
-	kvm_munmap(e->mem, e->size);
-	close(e->fd);
 	kvm_vm_free(e->vm);
+	gmem_pv_mem_free(&e->m);
+}
+
+/*
+ * The cases whose claims hold in every memslot layout run in each
+ * (GMEM_PV_LAYOUT_VARIANTS); the others say why they are gmem-only.
+ */
+FIXTURE(layout) {
+	struct env e;
+};
+
+FIXTURE_VARIANT(layout) {
+	enum gmem_pv_layout layout;
+};
+
+GMEM_PV_LAYOUT_VARIANTS(layout);
+
+FIXTURE_SETUP(layout)
+{
+}
+
+FIXTURE_TEARDOWN(layout)
+{
+}
+
+static bool is_private(struct env *e, u64 offset)
+{
+	return gmem_pv_is_private(e->fd, offset);
 }
 
 static u64 run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
@@ -151,18 +199,47 @@ TEST(capability)
 {
 	struct kvm_vm *vm;
 
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+		.args = { KVM_GMEM_PV_HC_ENABLE },
+	};
+	int i;
+
 	ASSERT_EQ(kvm_check_cap(KVM_CAP_GMEM_PV_MAP_GPA_RANGE),
-		  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION);
+		  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION |
+		  KVM_GMEM_PV_HC_GUEST_OWNED);
 
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 1ULL << 2), -1);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 1ULL << 3), -1);
 	ASSERT_EQ(errno, EINVAL);
 	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
 				  KVM_GMEM_PV_HC_EXIT_ON_CONVERSION), -1);
 	ASSERT_EQ(errno, EINVAL);
 	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_GUEST_OWNED), -1);
+	ASSERT_EQ(errno, EINVAL);
+	/* The arguments the capability does not use must be 0. */
+	for (i = 1; i < 4; i++) {
+		cap.args[i] = 1;
+		ASSERT_EQ(__vm_ioctl(vm, KVM_ENABLE_CAP, &cap), -1);
+		ASSERT_EQ(errno, EINVAL);
+		cap.args[i] = 0;
+	}
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
 				  KVM_GMEM_PV_HC_ENABLE), 0);
 	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 0), 0);
+
+	/* The guest-owned mode, once on, stays on. */
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_GUEST_OWNED), 0);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, 0), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_GUEST_OWNED |
+				  KVM_GMEM_PV_HC_EXIT_ON_CONVERSION), 0);
 	kvm_vm_free(vm);
 
 	/* Not for VMs whose guest_memfds own nothing. */
@@ -173,91 +250,108 @@ TEST(capability)
 	ASSERT_EQ(errno, EINVAL);
 	kvm_vm_free(vm);
 
-	/* The feature bit is offered to VMMs. */
-	ASSERT_TRUE(kvm_cpu_has(X86_FEATURE_KVM_GMEM_PV));
+	/*
+	 * The feature bit is a property of one VM, which its VMM sets: a VMM
+	 * passing supported CPUID through must not make a guest believe it
+	 * is protected.
+	 */
+	ASSERT_FALSE(kvm_cpu_has(X86_FEATURE_KVM_GMEM_PV));
 }
 
-/* Shared -> private -> shared in place, by the guest itself. */
+/*
+ * Shared -> private -> shared, by the guest itself.  In a gmem-only slot
+ * the conversion is in place: what the guest wrote while private is there
+ * when the page is shared again.  In a split slot private pages are the
+ * guest_memfd's and shared ones the VMM's memory: what the guest wrote
+ * while private never appears in the VMM's memory.
+ */
 #define RT_SIZE		SZ_2M
 
-static void guest_round_trip(void)
+static void guest_round_trip(u64 split)
 {
 	guest_fill(TEST_GPA, RT_SIZE, 0xaa, 0xbb);		/* shared */
 	guest_map(TEST_GPA, RT_SIZE / PAGE_SIZE, PRIV | H2M);
 	GUEST_SYNC(1);
-	guest_fill(TEST_GPA, RT_SIZE, 0xbb, 0xcc);		/* private */
+	guest_fill(TEST_GPA, RT_SIZE, split ? 0 : 0xbb, 0xcc);	/* private */
 	guest_map(TEST_GPA, RT_SIZE / PAGE_SIZE, 0);
 	GUEST_SYNC(2);
 	guest_fill(TEST_GPA, RT_SIZE, 0xdd, 0xee);		/* shared again */
 	GUEST_DONE();
 }
 
-TEST(guest_converts_in_place)
+TEST_F(layout, guest_converts_in_place)
 {
-	struct env e;
+	bool split = variant->layout != GMEM_PV_LAYOUT_GMEM_ONLY;
+	struct env *e = &self->e;
 	u8 v;
 	u64 i;
 
-	env_create(&e, guest_round_trip, 1, RT_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
-		   KVM_GMEM_PV_HC_ENABLE);
-	memset(e.mem, 0xaa, RT_SIZE);
+	env_create_layout(e, guest_round_trip, 1, RT_SIZE,
+			  GUEST_MEMFD_FLAG_INIT_SHARED, KVM_GMEM_PV_HC_ENABLE,
+			  variant->layout);
+	vcpu_args_set(e->vcpu[0], 1, split);
+	memset(e->mem, 0xaa, RT_SIZE);
 
-	run_to_sync(e.vcpu[0], 1);
-	for (i = 0; i < RT_SIZE; i += PAGE_SIZE)
-		ASSERT_FALSE(host_read(e.mem + i, &v));
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), RT_SIZE / PAGE_SIZE);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_2m_pages"), RT_SIZE / PAGE_SIZE);
-
-	run_to_sync(e.vcpu[0], 2);
-	/* What the guest wrote while private is there, in the same pages. */
-	for (i = 0; i < RT_SIZE; i += 512) {
-		ASSERT_TRUE(host_read(e.mem + i, &v));
-		ASSERT_EQ(v, 0xcc);
-		e.mem[i] = 0xdd;
+	run_to_sync(e->vcpu[0], 1);
+	for (i = 0; i < RT_SIZE; i += PAGE_SIZE) {
+		ASSERT_TRUE(is_private(e, i));
+		/* gmem-only: unreadable; split: the VMM's memory as the guest left it. */
+		if (split) {
+			ASSERT_EQ(e->mem[i], 0xbb);
+		} else {
+			ASSERT_FALSE(host_read(e->mem + i, &v));
+		}
 	}
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_shared"), RT_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_pages_to_private"), RT_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hint_2m_pages"), RT_SIZE / PAGE_SIZE);
 
-	run_to_done(e.vcpu[0]);
-	ASSERT_EQ(e.mem[0], 0xee);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"), 2);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 0);
-	env_destroy(&e);
+	run_to_sync(e->vcpu[0], 2);
+	for (i = 0; i < RT_SIZE; i += 512) {
+		ASSERT_FALSE(is_private(e, i & ~(PAGE_SIZE - 1)));
+		ASSERT_TRUE(host_read(e->mem + i, &v));
+		/* In place, or never in the VMM's memory. */
+		ASSERT_EQ(v, split ? 0xbb : 0xcc);
+		e->mem[i] = 0xdd;
+	}
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_pages_to_shared"), RT_SIZE / PAGE_SIZE);
+
+	run_to_done(e->vcpu[0]);
+	ASSERT_EQ(e->mem[0], 0xee);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hc_calls"), 2);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hc_errors"), 0);
+	env_destroy(e);
 }
 
 /*
- * Every bad request: the documented code, nothing converted (RBX/RCX say
- * exactly what was not), and the guest keeps running.
+ * Every bad request: the documented code, RBX/RCX as passed, nothing
+ * converted but what lies in the slot, and the guest keeps running.
  */
 #define BAD_NPAGES	16
 
-static void expect_hc(u64 gpa, u64 npages, u64 attrs, u64 code,
-		      u64 left_gpa, u64 left)
+static void expect_hc(u64 gpa, u64 npages, u64 attrs, u64 code)
 {
-	struct hc_result r = guest_map_gpa_range(gpa, npages, attrs);
+	struct hc_result r = guest_hc(gpa, npages, attrs);
 
 	__GUEST_ASSERT(r.ret == -code, "(0x%lx, %lu, 0x%lx): ret %ld",
 		       gpa, npages, attrs, (long)r.ret);
-	__GUEST_ASSERT(r.rbx == left_gpa && r.rcx == left,
-		       "(0x%lx, %lu, 0x%lx): left 0x%lx+%lu",
-		       gpa, npages, attrs, r.rbx, r.rcx);
 }
 
 static void guest_bad_requests(void)
 {
 	const u64 base = TEST_GPA, n = BAD_NPAGES;
 
-	expect_hc(base + 1, 1, PRIV, KVM_EINVAL, base + 1, 1);
-	expect_hc(base, 0, PRIV, KVM_EINVAL, base, 0);
-	expect_hc(base, -1ULL, PRIV, KVM_EINVAL, base, -1ULL);
-	expect_hc(base, 1, PRIV | (1ULL << 5), KVM_EINVAL, base, 1);
-	expect_hc(base, 1, PRIV | 3, KVM_EINVAL, base, 1);
-	expect_hc(base, 1, 0xf, KVM_EINVAL, base, 1);
+	expect_hc(base + 1, 1, PRIV, KVM_EINVAL);
+	expect_hc(base, 0, PRIV, KVM_EINVAL);
+	expect_hc(base, -1ULL, PRIV, KVM_EINVAL);
+	expect_hc(base, 1, PRIV | (1ULL << 5), KVM_EINVAL);
+	expect_hc(base, 1, PRIV | 3, KVM_EINVAL);
+	expect_hc(base, 1, 0xf, KVM_EINVAL);
 	/* Not backed by guest_memfd: the code and data slot. */
-	expect_hc(0, 1, PRIV, KVM_EFAULT, 0, 1);
+	expect_hc(0, 1, PRIV, KVM_EFAULT);
 	/* No memslot at all. */
-	expect_hc(base + SZ_1G, 1, PRIV, KVM_EFAULT, base + SZ_1G, 1);
+	expect_hc(base + SZ_1G, 1, PRIV, KVM_EFAULT);
 	/* Runs off the end of the guest_memfd slot: converts up to it. */
-	expect_hc(base + 8 * PAGE_SIZE, n, PRIV, KVM_EFAULT, base + n * PAGE_SIZE, 8);
+	expect_hc(base + 8 * PAGE_SIZE, n, PRIV, KVM_EFAULT);
 	GUEST_SYNC(1);
 
 	/* The VM is fine: a good request works. */
@@ -265,33 +359,35 @@ static void guest_bad_requests(void)
 	GUEST_DONE();
 }
 
-TEST(bad_requests)
+TEST_F(layout, bad_requests)
 {
-	struct env e;
-	u8 v;
+	struct env *e = &self->e;
 	int i;
 
-	env_create(&e, guest_bad_requests, 1, BAD_NPAGES * PAGE_SIZE,
-		   GUEST_MEMFD_FLAG_INIT_SHARED, KVM_GMEM_PV_HC_ENABLE);
-	run_to_sync(e.vcpu[0], 1);
+	env_create_layout(e, guest_bad_requests, 1, BAD_NPAGES * PAGE_SIZE,
+			  GUEST_MEMFD_FLAG_INIT_SHARED, KVM_GMEM_PV_HC_ENABLE,
+			  variant->layout);
+	run_to_sync(e->vcpu[0], 1);
 	/* Only the part inside the slot, pages 8..15, was converted. */
 	for (i = 0; i < BAD_NPAGES; i++)
-		ASSERT_EQ(host_read(e.mem + i * PAGE_SIZE, &v), i < 8);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_errors"), 9);
-	run_to_done(e.vcpu[0]);
+		ASSERT_EQ(is_private(e, i * PAGE_SIZE), i >= 8);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hc_errors"), 9);
+	run_to_done(e->vcpu[0]);
 	for (i = 0; i < BAD_NPAGES; i++)
-		ASSERT_FALSE(host_read(e.mem + i * PAGE_SIZE, &v));
-	env_destroy(&e);
+		ASSERT_TRUE(is_private(e, i * PAGE_SIZE));
+	env_destroy(e);
 }
 
-/* A page the host pins cannot go private: the guest gets EAGAIN. */
+/*
+ * A page the host pins cannot go private: the guest gets EAGAIN.  Only
+ * gmem-only slots: a split slot's shared pages are not guest_memfd's, so a
+ * pin on them holds nothing that could become private.
+ */
 static void guest_pinned(void)
 {
-	struct hc_result r = guest_map_gpa_range(TEST_GPA, 4, PRIV);
+	struct hc_result r = guest_hc(TEST_GPA, 4, PRIV);
 
 	GUEST_SYNC(r.ret);
-	GUEST_SYNC(r.rbx);
-	GUEST_SYNC(r.rcx);
 	guest_map(TEST_GPA, 4, PRIV);
 	GUEST_DONE();
 }
@@ -314,8 +410,8 @@ TEST(pinned_page_eagain)
 
 	ASSERT_EQ(run_to_ucall(e.vcpu[0], &uc), UCALL_SYNC);
 	ASSERT_EQ(uc.args[1], (u64)-KVM_GMEM_PV_EAGAIN);
-	run_to_sync(e.vcpu[0], TEST_GPA);	/* nothing converted */
-	run_to_sync(e.vcpu[0], 4);
+	/* Nothing converted. */
+	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), 0);
 
 	ASSERT_EQ(read(pipefd[0], buf, PAGE_SIZE), PAGE_SIZE);
 	run_to_done(e.vcpu[0]);
@@ -326,14 +422,20 @@ TEST(pinned_page_eagain)
 
 /*
  * 1 GiB converts in steps; with a signal arriving the whole time, the
- * hypercall restarts (RIP kept, RBX/RCX advanced) and still completes once.
+ * hypercall restarts (RIP and the registers kept, KVM resuming where it
+ * stopped) and still completes once, each page converted once.
  */
 #define BIG_SIZE	SZ_1G
+#define BIG_ROUNDS	4
 
 static void guest_big(void)
 {
-	guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, PRIV | H1G);
-	guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, H1G);
+	int i;
+
+	for (i = 0; i < BIG_ROUNDS; i++) {
+		guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, PRIV | H1G);
+		guest_map(TEST_GPA, BIG_SIZE / PAGE_SIZE, H1G);
+	}
 	GUEST_DONE();
 }
 
@@ -344,6 +446,7 @@ static void sigusr_handler(int sig)
 struct kicker {
 	pthread_t target;
 	atomic_bool stop;
+	atomic_ulong sent;
 };
 
 static void *kick(void *arg)
@@ -352,32 +455,35 @@ static void *kick(void *arg)
 
 	while (!atomic_load(&k->stop)) {
 		pthread_kill(k->target, SIGUSR1);
+		atomic_fetch_add(&k->sent, 1);
 		usleep(200);
 	}
 	return NULL;
 }
 
-TEST(one_gigabyte_restarts)
+TEST_F(layout, one_gigabyte_restarts)
 {
 	struct sigaction sa = { .sa_handler = sigusr_handler };
 	struct kicker k = { .target = pthread_self() };
+	struct env *e = &self->e;
 	pthread_t kicker;
 	struct ucall uc;
-	struct env e;
 	u64 cmd;
-	u8 v;
 
 	sigaction(SIGUSR1, &sa, NULL);
-	env_create(&e, guest_big, 1, BIG_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
-		   KVM_GMEM_PV_HC_ENABLE);
+	env_create_layout(e, guest_big, 1, BIG_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
+			  KVM_GMEM_PV_HC_ENABLE, variant->layout);
 
 	pthread_create(&kicker, NULL, kick, &k);
+	/* Signals arrive before the first request does. */
+	while (atomic_load(&k.sent) < 2)
+		usleep(100);
 	/* KVM_RUN returns EINTR at each signal; run again until the guest is done. */
 	for (;;) {
-		if (__vcpu_run(e.vcpu[0]) && errno == EINTR)
+		if (__vcpu_run(e->vcpu[0]) && errno == EINTR)
 			continue;
-		TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_IO);
-		cmd = get_ucall(e.vcpu[0], &uc);
+		TEST_ASSERT_KVM_EXIT_REASON(e->vcpu[0], KVM_EXIT_IO);
+		cmd = get_ucall(e->vcpu[0], &uc);
 		if (cmd == UCALL_ABORT)
 			REPORT_GUEST_ASSERT(uc);
 		break;
@@ -386,20 +492,27 @@ TEST(one_gigabyte_restarts)
 	pthread_join(kicker, NULL);
 	ASSERT_EQ(cmd, UCALL_DONE);
 
-	TH_LOG("%lu passes, %lu restarts",
-	       vm_stat(e.vm, "gmem_pv_hc_calls"), vm_stat(e.vm, "gmem_pv_hc_restarts"));
-	ASSERT_GT(vm_stat(e.vm, "gmem_pv_hc_restarts"), 0);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"),
-		  2 + vm_stat(e.vm, "gmem_pv_hc_restarts"));
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), BIG_SIZE / PAGE_SIZE);
-	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_1g_pages"), 2ULL * BIG_SIZE / PAGE_SIZE);
-	ASSERT_TRUE(host_read(e.mem + BIG_SIZE - PAGE_SIZE, &v));
-	env_destroy(&e);
+	TH_LOG("%lu passes, %lu restarts, %lu signals",
+	       vm_stat(e->vm, "gmem_pv_hc_calls"), vm_stat(e->vm, "gmem_pv_hc_restarts"),
+	       atomic_load(&k.sent));
+	ASSERT_GT(vm_stat(e->vm, "gmem_pv_hc_restarts"), 0);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hc_calls"),
+		  2 * BIG_ROUNDS + vm_stat(e->vm, "gmem_pv_hc_restarts"));
+	/* Resumed, not redone: every page converted once per request. */
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_pages_to_private"),
+		  (u64)BIG_ROUNDS * BIG_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_pages_to_shared"),
+		  (u64)BIG_ROUNDS * BIG_SIZE / PAGE_SIZE);
+	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hint_1g_pages"),
+		  2ULL * BIG_ROUNDS * BIG_SIZE / PAGE_SIZE);
+	ASSERT_FALSE(is_private(e, BIG_SIZE - PAGE_SIZE));
+	env_destroy(e);
 }
 
 /*
  * Two vCPUs convert overlapping ranges back and forth while touching them;
  * each page's byte 0 counts the touches of one vCPU, byte 1 of the other.
+ * Gmem-only: the counts survive conversions only where they are in place.
  */
 #define RACE_PAGES	64
 #define RACE_ROUNDS	200
@@ -418,17 +531,14 @@ static void guest_map_retrying(u64 id, u64 gpa, u64 npages, u64 attrs)
 	struct hc_result r;
 
 	for (;;) {
-		r = guest_map_gpa_range(gpa, npages, attrs);
+		r = guest_hc(gpa, npages, attrs);
 		if (r.ret != -KVM_GMEM_PV_EAGAIN)
 			break;
 		__GUEST_ASSERT(++race_eagain[id] < RACE_MAX_EAGAIN,
 			       "EAGAIN %lu times", race_eagain[id]);
-		gpa = r.rbx;
-		npages = r.rcx;
 	}
 	__GUEST_ASSERT(!r.ret, "map_gpa_range(0x%lx, %lu, 0x%lx) = %ld",
 		       gpa, npages, attrs, (long)r.ret);
-	__GUEST_ASSERT(!r.rcx, "%lu pages left", r.rcx);
 }
 
 static void guest_race(u64 id)
@@ -480,54 +590,64 @@ TEST(two_vcpus_overlapping)
 	env_destroy(&e);
 }
 
-/* The optional exit reports each conversion, and the guest goes on. */
+/*
+ * The optional exit reports each conversion, and only one that changed
+ * something; the guest goes on.
+ */
 static void guest_exit_after(void)
 {
 	guest_map(TEST_GPA, 2, PRIV | H2M);
 	guest_map(TEST_GPA + PAGE_SIZE, 1, 0);
+	/* Already shared: nothing changes, nothing is reported. */
+	guest_map(TEST_GPA + PAGE_SIZE, 1, 0);
+	GUEST_SYNC(3);
 	/* Converts the two pages of the slot, then fails past its end. */
-	GUEST_SYNC(guest_map_gpa_range(TEST_GPA, 4, 0).ret);
+	GUEST_SYNC(guest_hc(TEST_GPA, 4, 0).ret);
 	GUEST_DONE();
 }
 
-TEST(exit_on_conversion)
+TEST_F(layout, exit_on_conversion)
 {
+	struct env *e = &self->e;
 	struct kvm_run *run;
-	struct env e;
-	u8 v;
 
-	env_create(&e, guest_exit_after, 1, 2 * PAGE_SIZE, GUEST_MEMFD_FLAG_INIT_SHARED,
-		   KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION);
-	run = e.vcpu[0]->run;
+	env_create_layout(e, guest_exit_after, 1, 2 * PAGE_SIZE,
+			  GUEST_MEMFD_FLAG_INIT_SHARED,
+			  KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_EXIT_ON_CONVERSION,
+			  variant->layout);
+	run = e->vcpu[0]->run;
 
-	vcpu_run(e.vcpu[0]);
-	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	vcpu_run(e->vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e->vcpu[0], KVM_EXIT_HYPERCALL);
 	ASSERT_TRUE(run->hypercall.flags & KVM_EXIT_HYPERCALL_GMEM_PV_CONVERTED);
 	ASSERT_EQ(run->hypercall.args[0], TEST_GPA);
 	ASSERT_EQ(run->hypercall.args[1], 2);
 	ASSERT_EQ(run->hypercall.args[2], PRIV | H2M);
 	/* Already done when the VMM hears of it. */
-	ASSERT_FALSE(host_read(e.mem, &v));
+	ASSERT_TRUE(is_private(e, 0));
 
-	vcpu_run(e.vcpu[0]);
-	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	vcpu_run(e->vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e->vcpu[0], KVM_EXIT_HYPERCALL);
 	ASSERT_EQ(run->hypercall.args[0], TEST_GPA + PAGE_SIZE);
 	ASSERT_EQ(run->hypercall.args[1], 1);
 	ASSERT_EQ(run->hypercall.ret, 0);
-	ASSERT_TRUE(host_read(e.mem + PAGE_SIZE, &v));
+	ASSERT_FALSE(is_private(e, PAGE_SIZE));
+
+	/* The repeated request changed nothing: no exit before the sync. */
+	run_to_sync(e->vcpu[0], 3);
 
 	/* A pass that converts part and then fails reports both. */
-	vcpu_run(e.vcpu[0]);
-	TEST_ASSERT_KVM_EXIT_REASON(e.vcpu[0], KVM_EXIT_HYPERCALL);
+	vcpu_run(e->vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(e->vcpu[0], KVM_EXIT_HYPERCALL);
 	ASSERT_EQ(run->hypercall.args[0], TEST_GPA);
 	ASSERT_EQ(run->hypercall.args[1], 2);
 	ASSERT_EQ(run->hypercall.ret, (u64)-KVM_EFAULT);
-	ASSERT_TRUE(host_read(e.mem, &v));
+	ASSERT_FALSE(is_private(e, 0));
 	run->hypercall.ret = 0;		/* ignored: the guest still gets EFAULT */
-	run_to_sync(e.vcpu[0], (u64)-KVM_EFAULT);
+	run_to_sync(e->vcpu[0], (u64)-KVM_EFAULT);
 
-	run_to_done(e.vcpu[0]);
-	env_destroy(&e);
+	run_to_done(e->vcpu[0]);
+	env_destroy(e);
 }
 
 /* Without the capability, the request goes to the VMM as upstream does. */
@@ -633,7 +753,8 @@ TEST(emulation_from_private_code)
 	ASSERT_EQ(run->io.port, 0x80);
 	vcpu_regs_get(e.vcpu[0], &regs);
 	ASSERT_EQ(regs.rax, 0);		/* the hypercall's result */
-	ASSERT_EQ(regs.rcx, 0);
+	ASSERT_EQ(regs.rbx, TEST_GPA + PAGE_SIZE);	/* inputs only */
+	ASSERT_EQ(regs.rcx, 1);
 	/* Stopped at the OUT (completed on the next KVM_RUN): VMMCALL skipped. */
 	ASSERT_EQ(regs.rip, TEST_GPA + sizeof(code) - 2);
 	ASSERT_FALSE(host_read(e.mem + PAGE_SIZE, &v));

@@ -75,6 +75,26 @@ static inline int set_attributes2(int fd, u64 offset, u64 size, u64 attributes,
 }
 
 /*
+ * Is the page at @offset of guest_memfd @fd private?  Asked of guest_memfd
+ * (KVM_GET_MEMORY_ATTRIBUTES2), so it works in every memslot layout, also
+ * where host userspace cannot map the guest_memfd.
+ */
+static inline bool gmem_pv_is_private(int fd, u64 offset)
+{
+	struct kvm_memory_attribute_extent ext;
+	struct kvm_memory_attributes2_query q = {
+		.offset = offset,
+		.size = PAGE_SIZE,
+		.nr_extents = 1,
+		.extents = (u64)(uintptr_t)&ext,
+	};
+
+	TEST_ASSERT(!ioctl(fd, KVM_GET_MEMORY_ATTRIBUTES2, &q) && q.nr_extents == 1,
+		    "KVM_GET_MEMORY_ATTRIBUTES2 at 0x%lx: %s", offset, strerror(errno));
+	return ext.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+}
+
+/*
  * The memslot layouts a VMM uses for a protected guest.  Every selftest that
  * converts or faults runs in each (Documentation/virt/gmem-pv/build-and-test.rst):
  *

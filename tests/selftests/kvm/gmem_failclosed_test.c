@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gmem-pv: the host fails closed where host userspace and the guest could
+ * disagree about a page.
+ *
+ * Needs kvm.gmem_in_place_conversion=1.  Each case is a claim of
+ * Documentation/virt/gmem-pv/threat-model.rst:
+ *  - in a split memslot (guest_memfd for private pages, anonymous or THP
+ *    memory at userspace_addr for shared ones), a private page inside a
+ *    2 MiB frame that is otherwise shared is never reached through a huge
+ *    mapping of the VMM's memory: the guest's private writes never appear
+ *    there (split_huge_alias, every layout, 4 KiB and 2 MiB backing);
+ *  - a split memslot whose guest_memfd the VMM closed does not turn the
+ *    guest's private pages into the VMM's memory (closed_gmem);
+ *  - a page that host userspace pins, anywhere in a 2 MiB folio, keeps the
+ *    folio from becoming private, while another thread maps and unmaps
+ *    other pages of it (pinned_folio);
+ *  - with KVM_GMEM_PV_HC_GUEST_OWNED, host userspace cannot share a
+ *    private page with its contents; only the guest's hypercall can
+ *    (guest_owned).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <linux/stddef.h>
+#include <linux/io_uring.h>
+#include <linux/kvm.h>
+#include <linux/kvm_gmem_pv_para.h>
+#include <linux/sizes.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+#include "kselftest_harness.h"
+#include "gmem_pv_util.h"
+
+#define TEST_GPA	SZ_4G
+#define TEST_SLOT	1
+#define PRIV		KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+static u64 run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
+{
+	u64 cmd;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	cmd = get_ucall(vcpu, uc);
+	if (cmd == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(*uc);
+	return cmd;
+}
+
+static void run_to_sync(struct kvm_vcpu *vcpu, u64 stage)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], stage);
+}
+
+static void convert(int fd, u64 offset, u64 size, u64 attributes, u64 flags)
+{
+	TEST_ASSERT(!set_attributes2(fd, offset, size, attributes, flags),
+		    "KVM_SET_MEMORY_ATTRIBUTES2 [0x%lx, +0x%lx) to 0x%lx: %s",
+		    offset, size, attributes, strerror(errno));
+}
+
+/* ---- a private page inside a shared 2 MiB frame ------------------------ */
+
+#define HA_SIZE		SZ_4M
+#define HA_PRIV_OFF	(SZ_1M + PAGE_SIZE)	/* in the first 2 MiB frame */
+
+/* The guest writes @val at the start of every page of the first 2 MiB. */
+static void guest_fill_2m(u64 gpa, u8 val)
+{
+	u64 off;
+
+	for (off = 0; off < SZ_2M; off += PAGE_SIZE)
+		WRITE_ONCE(*(u8 *)(gpa + off), val);
+}
+
+static void guest_huge_alias(u64 gpa)
+{
+	guest_fill_2m(gpa, 0x11);			/* all shared */
+	GUEST_SYNC(1);
+	guest_fill_2m(gpa, 0x22);			/* one page private */
+	__GUEST_ASSERT(READ_ONCE(*(u8 *)(gpa + HA_PRIV_OFF)) == 0x22,
+		       "private page reads 0x%x", *(u8 *)(gpa + HA_PRIV_OFF));
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+FIXTURE(split_huge_alias) {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct gmem_pv_mem m;
+};
+
+FIXTURE_VARIANT(split_huge_alias) {
+	enum gmem_pv_layout layout;
+	u64 gmem_flags;
+};
+
+FIXTURE_VARIANT_ADD(split_huge_alias, gmem_only_4k) {
+	.layout = GMEM_PV_LAYOUT_GMEM_ONLY,
+};
+
+FIXTURE_VARIANT_ADD(split_huge_alias, gmem_only_2m) {
+	.layout = GMEM_PV_LAYOUT_GMEM_ONLY,
+	.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,
+};
+
+FIXTURE_VARIANT_ADD(split_huge_alias, split_4k) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_4K,
+};
+
+FIXTURE_VARIANT_ADD(split_huge_alias, split_thp) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_THP,
+};
+
+FIXTURE_VARIANT_ADD(split_huge_alias, split_thp_2m) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_THP,
+	.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,
+};
+
+FIXTURE_SETUP(split_huge_alias)
+{
+	self->vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape,
+						 &self->vcpu, guest_huge_alias);
+	gmem_pv_mem_add(self->vm, &self->m, TEST_SLOT, TEST_GPA, HA_SIZE,
+			GUEST_MEMFD_FLAG_INIT_SHARED | variant->gmem_flags,
+			variant->layout);
+	/* 2 MiB guest mappings, so that only KVM's level is in question. */
+	virt_map_level(self->vm, TEST_GPA, TEST_GPA, HA_SIZE, PG_LEVEL_2M);
+	vcpu_args_set(self->vcpu, 1, TEST_GPA);
+}
+
+FIXTURE_TEARDOWN(split_huge_alias)
+{
+	kvm_vm_free(self->vm);
+	gmem_pv_mem_free(&self->m);
+}
+
+/*
+ * The guest fills a shared 2 MiB frame (KVM may map it at 2 MiB: from the
+ * THP behind userspace_addr in a split slot, from the folio with 2 MiB
+ * backing), the VMM makes one page of it private, and the guest fills the
+ * frame again.  The private page's new contents must never be where host
+ * userspace sees shared pages, and the other pages must be.
+ */
+TEST_F(split_huge_alias, private_writes_stay_out_of_shared_memory)
+{
+	u8 *shared = self->m.shared, val;
+	u64 pages_2m, off;
+
+	run_to_sync(self->vcpu, 1);
+	pages_2m = vm_stat(self->vm, "pages_2m");
+	TH_LOG("%s: pages_2m %lu after the shared fill",
+	       gmem_pv_layout_name(variant->layout), pages_2m);
+	/* A THP alias must really be mapped huge, or this case proves nothing. */
+	if (variant->layout == GMEM_PV_LAYOUT_SPLIT_THP) {
+		ASSERT_GE(pages_2m, 1);
+	}
+	for (off = 0; off < SZ_2M; off += PAGE_SIZE)
+		ASSERT_EQ(shared[off], 0x11);
+
+	convert(self->m.fd, HA_PRIV_OFF, PAGE_SIZE, PRIV, 0);
+	run_to_sync(self->vcpu, 2);
+
+	for (off = 0; off < SZ_2M; off += PAGE_SIZE) {
+		if (off == HA_PRIV_OFF) {
+			/* gmem-only: SIGBUS; split: the alias, not the guest's write. */
+			if (host_read(shared + off, &val)) {
+				ASSERT_NE(val, 0x22)
+					TH_LOG("private write in shared memory");
+			}
+			continue;
+		}
+		ASSERT_EQ(shared[off], 0x22) TH_LOG("offset 0x%lx", off);
+	}
+}
+
+/* ---- a split memslot whose guest_memfd was closed ----------------------- */
+
+#define CG_SIZE		SZ_2M
+
+static void guest_write_after_close(u64 gpa)
+{
+	WRITE_ONCE(*(u8 *)gpa, 0x33);			/* private */
+	GUEST_SYNC(1);
+	WRITE_ONCE(*(u8 *)(gpa + PAGE_SIZE), 0x44);	/* private, file closed */
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+/*
+ * The VMM closes a split slot's guest_memfd while the slot stays.  The
+ * guest's next access to a private page must fail (a memory-fault exit),
+ * not go to the VMM's memory at userspace_addr.
+ */
+TEST(closed_gmem)
+{
+	struct kvm_vcpu *vcpu;
+	struct gmem_pv_mem m;
+	struct kvm_vm *vm;
+	int r;
+
+	vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, &vcpu,
+					   guest_write_after_close);
+	gmem_pv_mem_add(vm, &m, TEST_SLOT, TEST_GPA, CG_SIZE, 0,
+			GMEM_PV_LAYOUT_SPLIT_4K);
+	virt_map(vm, TEST_GPA, TEST_GPA, CG_SIZE / PAGE_SIZE);
+	vcpu_args_set(vcpu, 1, TEST_GPA);
+	memset(m.shared, 0x55, CG_SIZE);
+
+	run_to_sync(vcpu, 1);
+	ASSERT_EQ(m.shared[0], 0x55);
+
+	close(m.fd);
+	m.fd = -1;
+	r = __vcpu_run(vcpu);
+	TH_LOG("KVM_RUN after close: %d (%s), exit reason %u", r,
+	       r ? strerror(errno) : "ok", vcpu->run->exit_reason);
+	ASSERT_EQ(m.shared[PAGE_SIZE], 0x55) TH_LOG("private write reached the alias");
+	ASSERT_EQ(r, -1);
+	ASSERT_EQ(errno, EFAULT);
+	ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_MEMORY_FAULT);
+	ASSERT_EQ(vcpu->run->memory_fault.gpa, TEST_GPA + PAGE_SIZE);
+	ASSERT_TRUE(vcpu->run->memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE);
+
+	kvm_vm_free(vm);
+	munmap(m.alias_map, m.alias_len);
+}
+
+/* ---- a pinned page in a 2 MiB folio -------------------------------------- */
+
+#define PF_SIZE		SZ_2M
+#define PF_PIN_OFF	(5 * PAGE_SIZE)
+#define PF_ROUNDS	300
+
+struct pin_race {
+	int fd;
+	atomic_bool stop;
+	unsigned long maps;
+};
+
+/* Map, touch and unmap pages of the folio other than the pinned one. */
+static void *pin_race_mapper(void *arg)
+{
+	struct pin_race *p = arg;
+	u64 off = 64 * PAGE_SIZE;
+
+	while (!atomic_load(&p->stop)) {
+		u8 *q = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     p->fd, off);
+
+		TEST_ASSERT(q != MAP_FAILED, "mmap: %s", strerror(errno));
+		host_can_read(q);	/* SIGBUS once private: fine */
+		munmap(q, PAGE_SIZE);
+		p->maps++;
+		off = off + PAGE_SIZE < PF_SIZE ? off + PAGE_SIZE : 64 * PAGE_SIZE;
+	}
+	return NULL;
+}
+
+/* A long-term pin of one page, as io_uring takes for fixed buffers. */
+static int io_uring_pin(void *addr)
+{
+	struct io_uring_params params = {};
+	struct iovec iov = { .iov_base = addr, .iov_len = PAGE_SIZE };
+	int ring;
+
+	ring = syscall(__NR_io_uring_setup, 1, &params);
+	if (ring < 0)
+		return -1;
+	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1)) {
+		close(ring);
+		return -1;
+	}
+	return ring;
+}
+
+/*
+ * With one page of a 2 MiB folio pinned, no conversion of any part of the
+ * folio to private may succeed, however host userspace maps and unmaps its
+ * other pages meanwhile; once the pin is gone, it converts.
+ */
+static void pinned_folio_case(struct __test_metadata *_metadata, bool io_uring)
+{
+	struct pin_race p = {};
+	struct kvm_memory_attributes2 attr = { .attributes = PRIV };
+	unsigned long eagain = 0;
+	struct kvm_vm *vm;
+	pthread_t mapper;
+	int pipefd[2], ring = -1, i;
+	u8 *mem, buf[PAGE_SIZE];
+
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	TEST_REQUIRE(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS) &
+		     GUEST_MEMFD_FLAG_GMEM_PV_HUGE);
+	p.fd = vm_create_guest_memfd(vm, PF_SIZE, GUEST_MEMFD_FLAG_MMAP |
+				     GUEST_MEMFD_FLAG_INIT_SHARED |
+				     GUEST_MEMFD_FLAG_GMEM_PV_HUGE);
+	mem = kvm_mmap(PF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd);
+	memset(mem, 0x66, PF_SIZE);
+	ASSERT_EQ(vm_stat(vm, "gmem_pv_huge_folios"), 1);
+
+	if (io_uring) {
+		ring = io_uring_pin(mem + PF_PIN_OFF);
+		ASSERT_GE(ring, 0) TH_LOG("io_uring buffer registration: %s",
+					  strerror(errno));
+	} else {
+		struct iovec iov = { .iov_base = mem + PF_PIN_OFF, .iov_len = PAGE_SIZE };
+
+		ASSERT_EQ(pipe(pipefd), 0);
+		ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
+	}
+
+	pthread_create(&mapper, NULL, pin_race_mapper, &p);
+	for (i = 0; i < PF_ROUNDS; i++) {
+		/* The pinned page itself, or pages of the folio around it. */
+		attr.offset = (i & 1) ? PF_PIN_OFF : 32 * PAGE_SIZE;
+		attr.size = (i & 1) ? PAGE_SIZE : 16 * PAGE_SIZE;
+		attr.error_offset = 0;
+		if (!ioctl(p.fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+			break;
+		ASSERT_EQ(errno, EAGAIN);
+		ASSERT_EQ(attr.error_offset, attr.offset);
+		eagain++;
+	}
+	atomic_store(&p.stop, true);
+	pthread_join(mapper, NULL);
+	TH_LOG("%s pin: %lu of %d conversions refused, %lu maps meanwhile",
+	       io_uring ? "io_uring" : "vmsplice", eagain, PF_ROUNDS, p.maps);
+	ASSERT_EQ(i, PF_ROUNDS)
+		TH_LOG("conversion %d of [0x%llx, +0x%llx) succeeded, a page pinned",
+		       i, attr.offset, attr.size);
+
+	if (io_uring) {
+		close(ring);
+	} else {
+		ASSERT_EQ(read(pipefd[0], buf, PAGE_SIZE), PAGE_SIZE);
+		ASSERT_EQ(buf[0], 0x66);
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	/* The pin is gone (an io_uring ring releases its buffers as it dies). */
+	for (i = 0; set_attributes2(p.fd, PF_PIN_OFF, PAGE_SIZE, PRIV, 0); i++) {
+		ASSERT_EQ(errno, EAGAIN);
+		ASSERT_LT(i, 1000);
+		usleep(1000);
+	}
+	ASSERT_FALSE(host_can_read(mem + PF_PIN_OFF));
+
+	kvm_munmap(mem, PF_SIZE);
+	close(p.fd);
+	kvm_vm_free(vm);
+}
+
+TEST(pinned_folio_vmsplice)
+{
+	pinned_folio_case(_metadata, false);
+}
+
+TEST(pinned_folio_io_uring)
+{
+	pinned_folio_case(_metadata, true);
+}
+
+/* ---- the guest owns its contents ------------------------------------------ */
+
+#define GO_PAGES	4
+
+static void guest_owned_code(u64 gpa)
+{
+	u64 i;
+
+	for (i = 0; i < GO_PAGES; i++)
+		memset((void *)(gpa + i * PAGE_SIZE), 0x77 + i, PAGE_SIZE);
+	GUEST_SYNC(1);
+	/* The guest shares page 3 itself, with what it holds. */
+	GUEST_ASSERT_EQ(kvm_hypercall(KVM_HC_MAP_GPA_RANGE, gpa + 3 * PAGE_SIZE,
+				      1, 0, 0), 0);
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+/*
+ * The guest fills its private pages.  Without the mode, host userspace can
+ * share one with its contents (the baseline that shows the check can see a
+ * leak); with it, PRESERVE is refused, the default zeroes, and the mode
+ * cannot be dropped; the guest's own hypercall still shares with contents.
+ */
+TEST(guest_owned)
+{
+	struct kvm_vcpu *vcpu;
+	struct gmem_pv_mem m;
+	struct kvm_vm *vm;
+	u64 i;
+
+	vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, &vcpu,
+					   guest_owned_code);
+	gmem_pv_mem_add(vm, &m, TEST_SLOT, TEST_GPA, GO_PAGES * PAGE_SIZE, 0,
+			GMEM_PV_LAYOUT_GMEM_ONLY);
+	virt_map(vm, TEST_GPA, TEST_GPA, GO_PAGES);
+	vcpu_args_set(vcpu, 1, TEST_GPA);
+	vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
+	run_to_sync(vcpu, 1);
+
+	/* Mode off: the VMM can read page 0 by sharing it with its contents. */
+	convert(m.fd, 0, PAGE_SIZE, 0, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	ASSERT_EQ(m.gmem[0], 0x77);
+
+	vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+		      KVM_GMEM_PV_HC_ENABLE | KVM_GMEM_PV_HC_GUEST_OWNED);
+	ASSERT_EQ(set_attributes2(m.fd, PAGE_SIZE, PAGE_SIZE, 0,
+				  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE), -1);
+	ASSERT_EQ(errno, EPERM);
+	ASSERT_FALSE(host_can_read(m.gmem + PAGE_SIZE));
+	/* The default and ZERO share zeroed pages. */
+	convert(m.fd, PAGE_SIZE, PAGE_SIZE, 0, 0);
+	convert(m.fd, 2 * PAGE_SIZE, PAGE_SIZE, 0, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
+	for (i = PAGE_SIZE; i < 3 * PAGE_SIZE; i++)
+		ASSERT_EQ(m.gmem[i], 0) TH_LOG("byte 0x%lx", i);
+	ASSERT_EQ(__vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
+				  KVM_GMEM_PV_HC_ENABLE), -1);
+	ASSERT_EQ(errno, EPERM);
+
+	/* Page 3 is still private; the guest shares it with its contents. */
+	ASSERT_FALSE(host_can_read(m.gmem + 3 * PAGE_SIZE));
+	run_to_sync(vcpu, 2);
+	ASSERT_EQ(m.gmem[3 * PAGE_SIZE], 0x7a);
+	ASSERT_EQ(m.gmem[4 * PAGE_SIZE - 1], 0x7a);
+
+	kvm_vm_free(vm);
+	gmem_pv_mem_free(&m);
+}
+
+TEST_HARNESS_MAIN
