@@ -41,7 +41,8 @@ BZIMAGE		:= $(KOBJ)/arch/x86/boot/bzImage
 SUITES		:= $(TOP)/tests/suites.conf
 KVM_TESTS	:= $(shell awk '!/^\#/ && $$3 ~ /^kvm\// { sub(/^kvm\//, "", $$3); print $$3 }' $(SUITES))
 # Benchmarks (not tests): `make bench` runs them in L1 and prints ratios.
-KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench
+KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
+		   gmem_pv/gmem_fault_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
 	clean distclean help
