@@ -285,15 +285,23 @@ static void create_vm(void)
 		die("KVM_GET_VCPU_MMAP_SIZE: %m");
 }
 
+/*
+ * The in-kernel conversion service, with the guest the owner of its
+ * contents: this VMM never needs to share a page on the guest's behalf,
+ * so it gives up the power to (--debug-stack needs it and keeps it).
+ */
 static void enable_gmem_pv(void)
 {
+	uint64_t want = KVM_GMEM_PV_HC_ENABLE |
+			(vm.debug_stack ? 0 : KVM_GMEM_PV_HC_GUEST_OWNED);
 	struct kvm_enable_cap cap = {
 		.cap = KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
-		.args[0] = KVM_GMEM_PV_HC_ENABLE,
+		.args[0] = want,
 	};
 
-	if (!(kvm_cap(vm.vm_fd, KVM_CAP_GMEM_PV_MAP_GPA_RANGE) & KVM_GMEM_PV_HC_ENABLE))
-		die("KVM_CAP_GMEM_PV_MAP_GPA_RANGE not available");
+	if ((kvm_cap(vm.vm_fd, KVM_CAP_GMEM_PV_MAP_GPA_RANGE) & want) != want)
+		die("KVM_CAP_GMEM_PV_MAP_GPA_RANGE: flags %#llx not available",
+		    (unsigned long long)want);
 	if (ioctl(vm.vm_fd, KVM_ENABLE_CAP, &cap))
 		die("KVM_ENABLE_CAP(KVM_CAP_GMEM_PV_MAP_GPA_RANGE): %m");
 }
