@@ -10,6 +10,9 @@
  * contents intact on both sides and host userspace seeing only the shared
  * page, and converting it back restores 2 MiB; a hole punched in part of a
  * 2 MiB folio reads as zeroes; without the flag nothing maps at 2 MiB.
+ * Every case that faults runs in each memslot layout (fixture "layout":
+ * gmem-only, split with a 4 KiB alias, split with a THP alias); those that
+ * work through the host's own mapping of the guest_memfd are gmem-only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,8 +86,12 @@ struct env {
 	struct kvm_vcpu *vcpu;
 	int fd;
 	u64 size;
+	bool gmem_only;
 	u8 *mem;	/* 2 MiB-aligned host mapping, if GUEST_MEMFD_FLAG_MMAP */
 	u64 map_size;	/* its size */
+	u8 *shared;	/* where host userspace sees shared pages */
+	struct gmem_pv_mem m;	/* env_create_layout()'s memslot */
+	bool has_m;
 };
 
 /*
@@ -102,6 +109,24 @@ static u8 *mmap_aligned(int fd, u64 size)
 	return p;
 }
 
+static void env_vm(struct env *e, u64 size)
+{
+	memset(e, 0, sizeof(*e));
+	e->size = size;
+	e->vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape, &e->vcpu,
+					      guest_code);
+}
+
+static void env_finish(struct env *e, bool prealloc)
+{
+	/* Allocate the backing first, before anything fragments memory. */
+	if (prealloc)
+		TEST_ASSERT(!fallocate(e->fd, FALLOC_FL_KEEP_SIZE, 0, e->size),
+			    "fallocate");
+	virt_map_level(e->vm, TEST_GPA, TEST_GPA, e->size, PG_LEVEL_2M);
+	vm_enable_cap(e->vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
+}
+
 /*
  * The test memslot, at TEST_GPA, bound to a new guest_memfd.  With
  * GUEST_MEMFD_FLAG_MMAP the file is mapped 2 MiB-aligned at e->mem, and
@@ -111,25 +136,34 @@ static u8 *mmap_aligned(int fd, u64 size)
 static void env_create_skewed(struct env *e, u64 size, u64 gmem_flags,
 			      bool prealloc, u64 hva_skew)
 {
-	struct vm_shape shape = gmem_pv_protected_shape;
-
-	memset(e, 0, sizeof(*e));
-	e->size = size;
-	e->vm = vm_create_shape_with_one_vcpu(shape, &e->vcpu, guest_code);
+	env_vm(e, size);
 	e->fd = vm_create_guest_memfd(e->vm, size, gmem_flags);
-	/* Allocate the backing first, before anything fragments memory. */
-	if (prealloc)
-		TEST_ASSERT(!fallocate(e->fd, FALLOC_FL_KEEP_SIZE, 0, size),
-			    "fallocate");
-	if (gmem_flags & GUEST_MEMFD_FLAG_MMAP) {
-		e->map_size = size + hva_skew;
-		e->mem = mmap_aligned(e->fd, e->map_size);
-	}
+	TEST_ASSERT(gmem_flags & GUEST_MEMFD_FLAG_MMAP, "gmem-only only");
+	e->gmem_only = true;
+	e->map_size = size + hva_skew;
+	e->mem = mmap_aligned(e->fd, e->map_size);
+	e->shared = e->mem;
 	vm_set_user_memory_region2(e->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   size, e->mem ? e->mem + hva_skew : NULL,
-				   e->fd, 0);
-	virt_map_level(e->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
-	vm_enable_cap(e->vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
+				   size, e->mem + hva_skew, e->fd, 0);
+	env_finish(e, prealloc);
+}
+
+/*
+ * The same in one of the memslot layouts (gmem_pv_mem_add()), 2 MiB
+ * aligned: gmem-only maps the file at e->mem (MMAP is added), split has
+ * its anonymous alias at e->shared and no e->mem.
+ */
+static void env_create_layout(struct env *e, u64 size, u64 gmem_flags,
+			      bool prealloc, enum gmem_pv_layout layout)
+{
+	env_vm(e, size);
+	gmem_pv_mem_add(e->vm, &e->m, TEST_SLOT, TEST_GPA, size, gmem_flags, layout);
+	e->has_m = true;
+	e->fd = e->m.fd;
+	e->gmem_only = layout == GMEM_PV_LAYOUT_GMEM_ONLY;
+	e->mem = e->m.gmem;
+	e->shared = e->m.shared;
+	env_finish(e, prealloc);
 }
 
 static void env_create(struct env *e, u64 size, u64 gmem_flags, bool prealloc)
@@ -139,9 +173,12 @@ static void env_create(struct env *e, u64 size, u64 gmem_flags, bool prealloc)
 
 static void env_destroy(struct env *e)
 {
-	if (e->mem)
+	if (e->has_m) {
+		gmem_pv_mem_free(&e->m);
+	} else {
 		munmap(e->mem, e->map_size);
-	close(e->fd);
+		close(e->fd);
+	}
 	kvm_vm_free(e->vm);
 }
 
@@ -200,6 +237,29 @@ TEST(flags)
 }
 
 /*
+ * Every case that faults runs in the three memslot layouts: gmem-only,
+ * split with a 4 KiB alias, split with a THP alias (gmem_pv_util.h).  The
+ * private mappings must not depend on the layout; a shared page of a split
+ * memslot is the alias's, never the guest_memfd's.
+ */
+FIXTURE(layout) {
+};
+
+FIXTURE_VARIANT(layout) {
+	enum gmem_pv_layout layout;
+};
+
+GMEM_PV_LAYOUT_VARIANTS(layout);
+
+FIXTURE_SETUP(layout)
+{
+}
+
+FIXTURE_TEARDOWN(layout)
+{
+}
+
+/*
  * The guest touches a 64 MiB private region it hinted 2 MiB; KVM maps one
  * 2 MiB page per 2 MiB folio.  If the host was too fragmented for some
  * folios, they are counted as fallbacks and map at 4 KiB.
@@ -207,12 +267,12 @@ TEST(flags)
 #define BIG_SIZE	SZ_64M
 #define BIG_NR_2M	(BIG_SIZE / SZ_2M + 0ul)
 
-TEST(hinted_64m_maps_2m)
+TEST_F(layout, hinted_64m_maps_2m)
 {
 	u64 pages_2m, huge, fallbacks, mapped;
 	struct env e;
 
-	env_create(&e, BIG_SIZE, HUGE | HINTED, true);
+	env_create_layout(&e, BIG_SIZE, HUGE | HINTED, true, variant->layout);
 	huge = vm_stat(e.vm, "gmem_pv_huge_folios");
 	fallbacks = vm_stat(e.vm, "gmem_pv_huge_fallbacks");
 	ASSERT_EQ(huge + fallbacks, BIG_NR_2M);
@@ -244,11 +304,12 @@ TEST(hinted_64m_maps_2m)
 #define SMALL_SIZE	SZ_4M
 #define SMALL_NR_2M	(SMALL_SIZE / SZ_2M + 0ul)
 
-static u64 touch_with_hint(struct env *e, u64 gmem_flags, u64 hint)
+static u64 touch_with_hint(struct env *e, u64 gmem_flags, u64 hint,
+			   enum gmem_pv_layout layout)
 {
 	u64 pages_2m;
 
-	env_create(e, SMALL_SIZE, gmem_flags, true);
+	env_create_layout(e, SMALL_SIZE, gmem_flags, true, layout);
 	warm_up(e);
 	pages_2m = vm_stat(e->vm, "pages_2m");
 	guest_pass(e, SMALL_SIZE, hint, true);
@@ -261,43 +322,43 @@ static u64 huge_folios(struct env *e)
 	return vm_stat(e->vm, "gmem_pv_huge_folios");
 }
 
-TEST(no_hint_default_2m)
+TEST_F(layout, no_hint_default_2m)
 {
 	struct env e;
 
-	ASSERT_EQ(touch_with_hint(&e, HUGE, NO_HINT), huge_folios(&e));
+	ASSERT_EQ(touch_with_hint(&e, HUGE, NO_HINT, variant->layout), huge_folios(&e));
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_limited_faults"), 0);
 	env_destroy(&e);
 }
 
-TEST(no_hint_hinted_default_4k)
+TEST_F(layout, no_hint_hinted_default_4k)
 {
 	struct env e;
 
-	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, NO_HINT), 0);
+	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, NO_HINT, variant->layout), 0);
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
 	ASSERT_GE(vm_stat(e.vm, "gmem_pv_hint_limited_faults"), SMALL_NR_2M);
 	env_destroy(&e);
 }
 
-TEST(hint_4k_maps_4k)
+TEST_F(layout, hint_4k_maps_4k)
 {
 	struct env e;
 
 	/* The guest's 4 KiB hint beats the file's 2 MiB default. */
-	ASSERT_EQ(touch_with_hint(&e, HUGE, PRIV | H4K), 0);
+	ASSERT_EQ(touch_with_hint(&e, HUGE, PRIV | H4K, variant->layout), 0);
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
 	ASSERT_GE(vm_stat(e.vm, "gmem_pv_hint_limited_faults"), SMALL_NR_2M);
 	ASSERT_GE(vm_stat(e.vm, "pages_4k"), SMALL_SIZE / PAGE_SIZE);
 	env_destroy(&e);
 }
 
-TEST(hint_1g_maps_2m)
+TEST_F(layout, hint_1g_maps_2m)
 {
 	struct env e;
 
-	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, PRIV | H1G), SMALL_NR_2M);
+	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, PRIV | H1G, variant->layout), SMALL_NR_2M);
 	ASSERT_GE(vm_stat(e.vm, "gmem_pv_hint_1g_capped_faults"), SMALL_NR_2M);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hint_1g_pages"), SMALL_SIZE / PAGE_SIZE);
 	env_destroy(&e);
@@ -332,12 +393,12 @@ TEST(gmem_only_skewed_hva_maps_2m)
  * touches a region unhinted (the _HINTED default, 4 KiB), then hints it
  * 2 MiB and reads it again, then hints it 4 KiB and reads it again.
  */
-TEST(late_hint_remaps)
+TEST_F(layout, late_hint_remaps)
 {
 	u64 pages_2m, hint_limited;
 	struct env e;
 
-	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, NO_HINT), 0);
+	ASSERT_EQ(touch_with_hint(&e, HUGE | HINTED, NO_HINT, variant->layout), 0);
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
 	pages_2m = vm_stat(e.vm, "pages_2m");
 
@@ -358,11 +419,11 @@ TEST(late_hint_remaps)
 }
 
 /* Without the flag: 4 KiB folios and mappings, whatever the hint. */
-TEST(no_flag_is_upstream)
+TEST_F(layout, no_flag_is_upstream)
 {
 	struct env e;
 
-	ASSERT_EQ(touch_with_hint(&e, 0, PRIV | H2M), 0);
+	ASSERT_EQ(touch_with_hint(&e, 0, PRIV | H2M, variant->layout), 0);
 	ASSERT_EQ(huge_folios(&e), 0);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_huge_fallbacks"), 0);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_mixed_limited_faults"), 0);
@@ -372,44 +433,65 @@ TEST(no_flag_is_upstream)
 
 /*
  * One 4 KiB page of a 2 MiB-mapped range becomes shared and back: the
- * range maps at 4 KiB while mixed, at 2 MiB again once uniform; contents
- * stay in place on both sides; host userspace reaches the shared pages
- * only, through a 2 MiB-aligned mapping of the 2 MiB folio.
+ * range maps at 4 KiB while mixed, at 2 MiB again once uniform.  gmem-only:
+ * contents stay in place on both sides, and host userspace reaches the
+ * shared pages only, through a 2 MiB-aligned mapping of the 2 MiB folio.
+ * Split: the shared page the guest sees is the alias's, which never holds
+ * the guest's private data, and the guest_memfd keeps the private page's
+ * contents for when it is private again.
  */
 #define P_OFF		(SZ_1M + 3 * PAGE_SIZE)
 #define Q_OFF		(SZ_1M + 64 * PAGE_SIZE)
+#define HOST_VAL	0x1234ull
 
-TEST(convert_one_page_in_2m)
+/* Split: the alias holds only what host userspace wrote, here nothing. */
+static void expect_alias_clean(struct __test_metadata *_metadata, struct env *e,
+			       u64 off, u64 want)
+{
+	ASSERT_TRUE(host_can_read(e->shared + off));
+	ASSERT_EQ(*(u64 *)(e->shared + off), want);
+}
+
+TEST_F(layout, convert_one_page_in_2m)
 {
 	u64 base, *p, *q;
 	struct env e;
 
-	env_create(&e, SMALL_SIZE, HUGE | GUEST_MEMFD_FLAG_MMAP, true);
+	env_create_layout(&e, SMALL_SIZE, HUGE, true, variant->layout);
 	ASSERT_EQ(huge_folios(&e), SMALL_NR_2M);
-	p = (u64 *)(e.mem + P_OFF);
-	q = (u64 *)(e.mem + Q_OFF);
+	p = (u64 *)(e.shared + P_OFF);
+	q = (u64 *)(e.shared + Q_OFF);
 
 	warm_up(&e);
 	base = vm_stat(e.vm, "pages_2m");
 	guest_pass(&e, SMALL_SIZE, NO_HINT, true);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
-	ASSERT_FALSE(host_can_read((u8 *)p));
+	if (e.gmem_only)
+		TEST_ASSERT(!host_can_read((u8 *)p), "private page readable");
+	else
+		expect_alias_clean(_metadata, &e, P_OFF, 0);
 
 	/* Private -> shared in place: the first 2 MiB range is mixed now. */
 	ASSERT_EQ(set_attributes2(e.fd, P_OFF, PAGE_SIZE, 0, 0), 0);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 1);
 	ASSERT_TRUE(host_can_read((u8 *)p));
-	ASSERT_EQ(*p, pattern(TEST_GPA + P_OFF));
-	/* Only that page: not its neighbours, not by PMD, not by PTE batch. */
-	ASSERT_FALSE(host_can_read((u8 *)p - PAGE_SIZE));
-	ASSERT_FALSE(host_can_read((u8 *)p + PAGE_SIZE));
-	ASSERT_FALSE(host_can_read(e.mem));
-	ASSERT_FALSE(host_can_read(e.mem + SZ_2M - PAGE_SIZE));
-	*p = 0x1234;
+	if (e.gmem_only) {
+		ASSERT_EQ(*p, pattern(TEST_GPA + P_OFF));
+		/* Only that page: not its neighbours, not by PMD, not by PTE batch. */
+		ASSERT_FALSE(host_can_read((u8 *)p - PAGE_SIZE));
+		ASSERT_FALSE(host_can_read((u8 *)p + PAGE_SIZE));
+		ASSERT_FALSE(host_can_read(e.mem));
+		ASSERT_FALSE(host_can_read(e.mem + SZ_2M - PAGE_SIZE));
+	} else {
+		expect_alias_clean(_metadata, &e, P_OFF, 0);
+		expect_alias_clean(_metadata, &e, P_OFF - PAGE_SIZE, 0);
+		expect_alias_clean(_metadata, &e, 0, 0);
+	}
+	*p = HOST_VAL;
 
 	/* The guest sees the host's write and its own private data. */
 	g_special_gpa = TEST_GPA + P_OFF;
-	g_special_val = 0x1234;
+	g_special_val = HOST_VAL;
 	guest_pass(&e, SMALL_SIZE, NO_HINT, false);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 1);
 	ASSERT_GE(vm_stat(e.vm, "pages_4k"), SZ_2M / PAGE_SIZE);
@@ -421,43 +503,70 @@ TEST(convert_one_page_in_2m)
 	 * mapping for a reference to the page it converts.
 	 */
 	ASSERT_EQ(set_attributes2(e.fd, Q_OFF, PAGE_SIZE, 0, 0), 0);
-	ASSERT_EQ(*q, pattern(TEST_GPA + Q_OFF));
+	ASSERT_EQ(*q, e.gmem_only ? pattern(TEST_GPA + Q_OFF) : 0);
 	ASSERT_EQ(set_attributes2(e.fd, P_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
-	ASSERT_FALSE(host_can_read((u8 *)p));
+	if (e.gmem_only)
+		TEST_ASSERT(!host_can_read((u8 *)p), "private page readable");
+	else
+		expect_alias_clean(_metadata, &e, P_OFF, HOST_VAL);
 	ASSERT_TRUE(host_can_read((u8 *)q));
 	ASSERT_EQ(set_attributes2(e.fd, Q_OFF, PAGE_SIZE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
-	ASSERT_FALSE(host_can_read((u8 *)q));
+	if (e.gmem_only)
+		TEST_ASSERT(!host_can_read((u8 *)q), "private page readable");
 
-	/* Uniform again: the next faults map the range at 2 MiB. */
+	/*
+	 * Uniform again: the next faults map the range at 2 MiB.  Split: the
+	 * guest_memfd kept what the guest wrote, not the host's alias write.
+	 */
+	if (!e.gmem_only)
+		g_special_gpa = 0;
 	guest_pass(&e, SMALL_SIZE, NO_HINT, false);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_conversions_refused"), 0);
 	env_destroy(&e);
 }
 
-/* The same, with the guest converting by hypercall and hinting. */
-TEST(guest_converts_one_page)
+/*
+ * The same, with the guest converting by hypercall and hinting.  Split:
+ * the host writes the alias first, and the shared page shows the guest
+ * that, then its private data again once private.
+ */
+#define ALIAS_VAL	0xa11a5ull
+
+TEST_F(layout, guest_converts_one_page)
 {
 	struct env e;
 	u64 base;
 
-	env_create(&e, SMALL_SIZE, HUGE | HINTED | GUEST_MEMFD_FLAG_MMAP, true);
+	env_create_layout(&e, SMALL_SIZE, HUGE | HINTED, true, variant->layout);
 	warm_up(&e);
 	base = vm_stat(e.vm, "pages_2m");
 	guest_pass(&e, SMALL_SIZE, PRIV | H2M, true);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
 
 	/* The first page shared, hinted 4K; the pass checks just it. */
+	if (!e.gmem_only) {
+		*(u64 *)e.shared = ALIAS_VAL;
+		g_special_gpa = TEST_GPA;
+		g_special_val = ALIAS_VAL;
+	}
 	guest_pass(&e, PAGE_SIZE, H4K, false);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 1);
-	ASSERT_TRUE(host_can_read(e.mem));
-	ASSERT_EQ(*(u64 *)e.mem, pattern(TEST_GPA));
-	ASSERT_FALSE(host_can_read(e.mem + PAGE_SIZE));
+	ASSERT_TRUE(host_can_read(e.shared));
+	if (e.gmem_only) {
+		ASSERT_EQ(*(u64 *)e.mem, pattern(TEST_GPA));
+		ASSERT_FALSE(host_can_read(e.mem + PAGE_SIZE));
+	} else {
+		expect_alias_clean(_metadata, &e, 0, ALIAS_VAL);
+		expect_alias_clean(_metadata, &e, PAGE_SIZE, 0);
+	}
 
 	/* Back to private with a 2M hint: the whole region maps at 2 MiB. */
+	g_special_gpa = 0;
 	guest_pass(&e, SMALL_SIZE, PRIV | H2M, false);
 	ASSERT_EQ(vm_stat(e.vm, "pages_2m"), base + 2);
-	ASSERT_FALSE(host_can_read(e.mem));
+	if (e.gmem_only)
+		TEST_ASSERT(!host_can_read(e.mem), "private page readable");
 	env_destroy(&e);
 }
 
@@ -466,16 +575,22 @@ TEST(guest_converts_one_page)
  * private by hypercall, the other writes every page of the range all the
  * while, so KVM's 2 MiB and 4 KiB mappings of the range are torn down and
  * rebuilt under its faults.  Each vCPU counts its rounds in its own byte
- * of every page: none may be lost.
+ * of every page (one incb instruction each, so that a count lands whole in
+ * one backing): none may be lost.  vCPU 0 then reads every count through
+ * KVM, the range private; in a split memslot the flipped page's counts
+ * are shared between the alias and the guest_memfd and add up.
  */
 #define RACE_ROUNDS	50
 #define RACE_PAGES	(SZ_2M / PAGE_SIZE)
 #define FLIP_GPA	(TEST_GPA + SZ_1M)
 
+/* What the flipped page's guest_memfd copy must hold, per vCPU byte. */
+static u64 g_flip_want[2];
+
 static void guest_race(u64 id)
 {
 	u8 *mem = (u8 *)TEST_GPA;
-	u64 round, i;
+	u64 round, i, b;
 
 	for (round = 0; round < RACE_ROUNDS; round++) {
 		if (id == 0)
@@ -483,7 +598,21 @@ static void guest_race(u64 id)
 						      (round & 1) ? PRIV | H2M : H4K,
 						      0), 0);
 		for (i = 0; i < RACE_PAGES; i++)
-			mem[i * PAGE_SIZE + id]++;
+			asm volatile("incb %0" : "+m"(mem[i * PAGE_SIZE + id]));
+	}
+	if (id)
+		GUEST_DONE();
+	GUEST_SYNC(1);
+
+	for (i = 0; i < RACE_PAGES; i++) {
+		for (b = 0; b < 2; b++) {
+			u64 gpa = TEST_GPA + i * PAGE_SIZE;
+			u64 want = gpa == FLIP_GPA ? g_flip_want[b] : RACE_ROUNDS;
+
+			__GUEST_ASSERT(mem[i * PAGE_SIZE + b] == want,
+				       "gpa 0x%lx vCPU %lu: %u rounds, expected %lu",
+				       gpa, b, mem[i * PAGE_SIZE + b], want);
+		}
 	}
 	GUEST_DONE();
 }
@@ -495,29 +624,37 @@ static void *race_vcpu(void *arg)
 
 	vcpu_run(vcpu);
 	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
 		REPORT_GUEST_ASSERT(uc);
-	TEST_ASSERT_EQ(uc.cmd, UCALL_DONE);
+	case UCALL_SYNC:
+		TEST_ASSERT_EQ(vcpu->id, 0);
+		break;
+	case UCALL_DONE:
+		TEST_ASSERT_EQ(vcpu->id, 1);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
 	return NULL;
 }
 
-TEST(two_vcpus_flip_in_2m)
+TEST_F(layout, two_vcpus_flip_in_2m)
 {
-	u64 flags = HUGE | GUEST_MEMFD_FLAG_MMAP, i, base;
 	struct kvm_vcpu *vcpu[2];
+	struct gmem_pv_mem m;
 	struct kvm_vm *vm;
+	struct ucall uc;
 	pthread_t t[2];
+	u64 i, b, base;
 	u8 *mem;
-	int fd;
 
 	vm = __vm_create_with_vcpus(gmem_pv_protected_shape, 2, 0, guest_race, vcpu);
-	fd = vm_create_guest_memfd(vm, SZ_2M, flags);
-	ASSERT_EQ(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, SZ_2M), 0);
-	vm_set_user_memory_region2(vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   SZ_2M, NULL, fd, 0);
+	gmem_pv_mem_add(vm, &m, TEST_SLOT, TEST_GPA, SZ_2M, HUGE, variant->layout);
+	ASSERT_EQ(fallocate(m.fd, FALLOC_FL_KEEP_SIZE, 0, SZ_2M), 0);
 	virt_map_level(vm, TEST_GPA, TEST_GPA, SZ_2M, PG_LEVEL_2M);
 	vm_enable_cap(vm, KVM_CAP_GMEM_PV_MAP_GPA_RANGE, KVM_GMEM_PV_HC_ENABLE);
-	mem = mmap_aligned(fd, SZ_2M);
+	mem = m.shared;
 	ASSERT_EQ(vm_stat(vm, "gmem_pv_huge_folios"), 1);
 
 	vcpu_args_set(vcpu[0], 1, 0);
@@ -533,15 +670,32 @@ TEST(two_vcpus_flip_in_2m)
 	/* The last flip made the range private again: uniform. */
 	ASSERT_EQ(vm_stat(vm, "gmem_pv_hc_errors"), 0);
 	ASSERT_GT(vm_stat(vm, "gmem_pv_mixed_limited_faults"), 0);
+
+	/* The counts the flipped page took while shared are in the alias. */
+	for (b = 0; b < 2; b++) {
+		u8 in_alias = m.gmem ? 0 : mem[FLIP_GPA - TEST_GPA + b];
+
+		ASSERT_LE(in_alias, RACE_ROUNDS);
+		g_flip_want[b] = RACE_ROUNDS - in_alias;
+	}
+	ksft_print_msg("flipped page: %lu/%lu of the counts in the alias\n",
+		       RACE_ROUNDS - g_flip_want[0], RACE_ROUNDS - g_flip_want[1]);
+	sync_global_to_guest(vm, g_flip_want);
+	vcpu_run(vcpu[0]);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu[0], KVM_EXIT_IO);
+	if (get_ucall(vcpu[0], &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	ASSERT_EQ(uc.cmd, UCALL_DONE);
+
+	/* All shared: the 2 MiB mapping goes; gmem-only shows the counts. */
 	base = vm_stat(vm, "pages_2m");
-	ASSERT_EQ(set_attributes2(fd, 0, SZ_2M, 0, 0), 0);
+	ASSERT_EQ(set_attributes2(m.fd, 0, SZ_2M, 0, 0), 0);
 	ASSERT_EQ(vm_stat(vm, "pages_2m"), base - 1);
-	for (i = 0; i < RACE_PAGES; i++) {
+	for (i = 0; i < RACE_PAGES && m.gmem; i++) {
 		ASSERT_EQ(mem[i * PAGE_SIZE], RACE_ROUNDS);
 		ASSERT_EQ(mem[i * PAGE_SIZE + 1], RACE_ROUNDS);
 	}
-	munmap(mem, SZ_2M);
-	close(fd);
+	gmem_pv_mem_free(&m);
 	kvm_vm_free(vm);
 }
 

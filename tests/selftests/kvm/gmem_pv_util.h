@@ -134,7 +134,10 @@ static inline const char *gmem_pv_layout_name(enum gmem_pv_layout layout)
  * @gmem:	the guest_memfd's own mapping (gmem-only), else NULL
  * @shared:	where host userspace sees the slot's shared pages: @gmem, or
  *		the anonymous alias at userspace_addr (split)
- * @alias_map:	split: the whole anonymous mapping, 2 MiB aligned inside
+ * @alias_map:	the whole reservation @shared lies 2 MiB aligned in: the
+ *		anonymous alias (split), or PROT_NONE memory the guest_memfd
+ *		is mapped over (gmem-only), so that a 2 MiB folio could be
+ *		mapped by one PMD
  * @alias_len:	its length
  */
 struct gmem_pv_mem {
@@ -150,38 +153,40 @@ struct gmem_pv_mem {
 /*
  * Create a guest_memfd of @size bytes with @gmem_flags (plus MMAP for
  * gmem-only) and bind it as memslot @slot at @gpa, laid out as @layout.
+ * userspace_addr is 2 MiB aligned in every layout.
  */
 static inline void gmem_pv_mem_add(struct kvm_vm *vm, struct gmem_pv_mem *m,
 				   u32 slot, u64 gpa, u64 size, u64 gmem_flags,
 				   enum gmem_pv_layout layout)
 {
 	bool gmem_only = layout == GMEM_PV_LAYOUT_GMEM_ONLY;
-	void *hva;
+	u8 *hva;
 
 	memset(m, 0, sizeof(*m));
 	m->layout = layout;
 	m->size = size;
 	m->fd = vm_create_guest_memfd(vm, size, gmem_flags |
 				      (gmem_only ? GUEST_MEMFD_FLAG_MMAP : 0));
+	m->alias_len = size + SZ_2M;
+	m->alias_map = mmap(NULL, m->alias_len,
+			    gmem_only ? PROT_NONE : PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(m->alias_map != MAP_FAILED, "mmap alias: %s", strerror(errno));
+	hva = (u8 *)(((uintptr_t)m->alias_map + SZ_2M - 1) &
+		     ~((uintptr_t)SZ_2M - 1));
 	if (gmem_only) {
-		m->gmem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd);
-		m->shared = m->gmem;
-		hva = m->gmem;
+		TEST_ASSERT(mmap(hva, size, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, m->fd, 0) == hva,
+			    "mmap guest_memfd: %s", strerror(errno));
+		m->gmem = hva;
 	} else {
-		/* 2 MiB aligned, so THP can back the alias and KVM map it at 2 MiB. */
-		m->alias_len = size + SZ_2M;
-		m->alias_map = mmap(NULL, m->alias_len, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		TEST_ASSERT(m->alias_map != MAP_FAILED, "mmap alias: %s",
-			    strerror(errno));
-		m->shared = (u8 *)(((uintptr_t)m->alias_map + SZ_2M - 1) &
-				   ~((uintptr_t)SZ_2M - 1));
-		TEST_ASSERT(!madvise(m->shared, size,
+		/* THP can back the alias and KVM map it at 2 MiB, or not. */
+		TEST_ASSERT(!madvise(hva, size,
 				     layout == GMEM_PV_LAYOUT_SPLIT_THP ?
 				     MADV_HUGEPAGE : MADV_NOHUGEPAGE),
 			    "madvise alias: %s", strerror(errno));
-		hva = m->shared;
 	}
+	m->shared = hva;
 	vm_set_user_memory_region2(vm, slot, KVM_MEM_GUEST_MEMFD, gpa, size,
 				   hva, m->fd, 0);
 }
@@ -189,10 +194,7 @@ static inline void gmem_pv_mem_add(struct kvm_vm *vm, struct gmem_pv_mem *m,
 /* Unmap what gmem_pv_mem_add() mapped and close the guest_memfd. */
 static inline void gmem_pv_mem_free(struct gmem_pv_mem *m)
 {
-	if (m->gmem)
-		kvm_munmap(m->gmem, m->size);
-	if (m->alias_map)
-		munmap(m->alias_map, m->alias_len);
+	munmap(m->alias_map, m->alias_len);
 	close(m->fd);
 	m->fd = -1;
 }
@@ -210,6 +212,36 @@ static inline void gmem_pv_mem_free(struct gmem_pv_mem *m)
 	};								\
 	FIXTURE_VARIANT_ADD(fixture, split_thp) {			\
 		.layout = GMEM_PV_LAYOUT_SPLIT_THP,			\
+	}
+
+/*
+ * The same, times the guest_memfd's backing, for a fixture whose
+ * FIXTURE_VARIANT also has a member "u64 gmem_flags" to create the file
+ * with: 4 KiB folios (no suffix), or 2 MiB folios
+ * (GUEST_MEMFD_FLAG_GMEM_PV_HUGE, suffix _2m; the file must cover a whole
+ * 2 MiB range for that to take).
+ */
+#define GMEM_PV_LAYOUT_BACKING_VARIANTS(fixture)			\
+	FIXTURE_VARIANT_ADD(fixture, gmem_only) {			\
+		.layout = GMEM_PV_LAYOUT_GMEM_ONLY,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, gmem_only_2m) {			\
+		.layout = GMEM_PV_LAYOUT_GMEM_ONLY,			\
+		.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,		\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_4k) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_4K,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_4k_2m) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_4K,			\
+		.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,		\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_thp) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_THP,			\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, split_thp_2m) {			\
+		.layout = GMEM_PV_LAYOUT_SPLIT_THP,			\
+		.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,		\
 	}
 
 #endif /* SELFTEST_KVM_GMEM_PV_UTIL_H */
