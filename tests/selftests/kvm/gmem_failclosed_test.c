@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -243,29 +244,40 @@ TEST(closed_gmem)
 
 #define PF_SIZE		SZ_2M
 #define PF_PIN_OFF	(5 * PAGE_SIZE)
-#define PF_ROUNDS	300
+#define PF_ROUNDS	2000
+#define PF_MAPPERS	2
 
 struct pin_race {
 	int fd;
 	atomic_bool stop;
-	unsigned long maps;
+	atomic_ulong maps;
 };
 
-/* Map, touch and unmap pages of the folio other than the pinned one. */
+struct pin_mapper {
+	struct pin_race *race;
+	u64 off;
+};
+
+/*
+ * Map, touch and unmap one page of the folio other than the pinned one, as
+ * fast as possible: an munmap() that lands between a conversion's reads of
+ * the folio's map count and reference count would hide a pin from a check
+ * that reads them apart.
+ */
 static void *pin_race_mapper(void *arg)
 {
-	struct pin_race *p = arg;
-	u64 off = 64 * PAGE_SIZE;
+	struct pin_mapper *pm = arg;
+	struct pin_race *p = pm->race;
 
 	while (!atomic_load(&p->stop)) {
 		u8 *q = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			     p->fd, off);
+			     p->fd, pm->off);
 
 		TEST_ASSERT(q != MAP_FAILED, "mmap: %s", strerror(errno));
-		host_can_read(q);	/* SIGBUS once private: fine */
+		/* Always shared: the conversions never touch this page. */
+		WRITE_ONCE(*q, READ_ONCE(*q) + 1);
 		munmap(q, PAGE_SIZE);
-		p->maps++;
-		off = off + PAGE_SIZE < PF_SIZE ? off + PAGE_SIZE : 64 * PAGE_SIZE;
+		atomic_fetch_add(&p->maps, 1);
 	}
 	return NULL;
 }
@@ -295,11 +307,12 @@ static int io_uring_pin(void *addr)
 static void pinned_folio_case(struct __test_metadata *_metadata, bool io_uring)
 {
 	struct pin_race p = {};
+	struct pin_mapper pm[PF_MAPPERS];
 	struct kvm_memory_attributes2 attr = { .attributes = PRIV };
 	unsigned long eagain = 0;
+	pthread_t mapper[PF_MAPPERS];
 	struct kvm_vm *vm;
-	pthread_t mapper;
-	int pipefd[2], ring = -1, i;
+	int pipefd[2], ring = -1, attempt, i;
 	u8 *mem, buf[PAGE_SIZE];
 
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
@@ -323,25 +336,32 @@ static void pinned_folio_case(struct __test_metadata *_metadata, bool io_uring)
 		ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
 	}
 
-	pthread_create(&mapper, NULL, pin_race_mapper, &p);
-	for (i = 0; i < PF_ROUNDS; i++) {
+	for (i = 0; i < PF_MAPPERS; i++) {
+		pm[i] = (struct pin_mapper){ .race = &p, .off = (64 + 64 * i) * PAGE_SIZE };
+		pthread_create(&mapper[i], NULL, pin_race_mapper, &pm[i]);
+	}
+	for (attempt = 0; attempt < PF_ROUNDS; attempt++) {
 		/* The pinned page itself, or pages of the folio around it. */
-		attr.offset = (i & 1) ? PF_PIN_OFF : 32 * PAGE_SIZE;
-		attr.size = (i & 1) ? PAGE_SIZE : 16 * PAGE_SIZE;
+		attr.offset = (attempt & 1) ? PF_PIN_OFF : 32 * PAGE_SIZE;
+		attr.size = (attempt & 1) ? PAGE_SIZE : 16 * PAGE_SIZE;
 		attr.error_offset = 0;
 		if (!ioctl(p.fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
 			break;
 		ASSERT_EQ(errno, EAGAIN);
 		ASSERT_EQ(attr.error_offset, attr.offset);
 		eagain++;
+		/* Let the mappers map between conversions, not only wait. */
+		sched_yield();
 	}
 	atomic_store(&p.stop, true);
-	pthread_join(mapper, NULL);
+	for (i = 0; i < PF_MAPPERS; i++)
+		pthread_join(mapper[i], NULL);
 	TH_LOG("%s pin: %lu of %d conversions refused, %lu maps meanwhile",
-	       io_uring ? "io_uring" : "vmsplice", eagain, PF_ROUNDS, p.maps);
-	ASSERT_EQ(i, PF_ROUNDS)
+	       io_uring ? "io_uring" : "vmsplice", eagain, PF_ROUNDS,
+	       atomic_load(&p.maps));
+	ASSERT_EQ(attempt, PF_ROUNDS)
 		TH_LOG("conversion %d of [0x%llx, +0x%llx) succeeded, a page pinned",
-		       i, attr.offset, attr.size);
+		       attempt, attr.offset, attr.size);
 
 	if (io_uring) {
 		close(ring);
