@@ -108,7 +108,7 @@ initramfs: selftests tools vmm
 
 # ---- test machine -----------------------------------------------------------
 harness:
-	@python3 tests/harness/test_summarize.py > $(BUILD)/harness.tap; rc=$$?; \
+	@python3 tests/harness/run.py > $(BUILD)/harness.tap; rc=$$?; \
 	{ echo "GMEMPV-SUITE-BEGIN host/harness"; cat $(BUILD)/harness.tap; \
 	  echo "GMEMPV-SUITE-END host/harness rc=$$rc"; } > $(BUILD)/harness.log
 

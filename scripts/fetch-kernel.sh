@@ -7,29 +7,42 @@
 #   GMEMPV_KERNEL_SRC   a local tarball (.tar, .tar.xz, ...) or an unpacked tree
 #   ../shared/kernel/   the pinned linux-source-7.3 .deb, checked against SHA256SUMS
 #   Debian's archive    linux-source-7.3 from trixie-backports, downloaded with a
-#                       private apt configuration so the system's is not touched
+#                       private apt configuration so the system's is not touched,
+#                       from the Debian mirror of apt's enabled sources (or
+#                       GMEMPV_DEBIAN_MIRROR), checked against the archive's
+#                       signed metadata
+#
+# `fetch-kernel.sh --print-mirrors` prints the Debian mirrors the fallback
+# would try, best first, and fetches nothing.
 #
 # The tree is extracted into a temporary directory and renamed into place, so
-# an interrupted run never leaves a half tree behind.
-set -euo pipefail
+# an interrupted run never leaves a half tree behind.  Every failure prints
+# one `fetch-kernel: error: ...` line saying what is missing.
+set -Eeuo pipefail
+shopt -s inherit_errexit
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-dest=${1:-$top/build/linux-7.3}
 shared=${GMEMPV_SHARED:-$top/../shared/kernel}
 want_version=7.3
 
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 log() { echo "fetch-kernel: $*" >&2; }
+# A safety net: a failure no check below expected still says where it was.
+trap 'echo "fetch-kernel: error: unexpected failure at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-if [ -f "$dest/.gmempv-pristine" ]; then
-	exit 0
+if [ "${1:-}" = --print-mirrors ]; then
+	print_mirrors=1
+else
+	print_mirrors=
+	dest=${1:-$top/build/linux-7.3}
 fi
 
-work=$(mktemp -d "${dest%/*}/.fetch.XXXXXX" 2>/dev/null) || {
-	mkdir -p "${dest%/*}"
-	work=$(mktemp -d "${dest%/*}/.fetch.XXXXXX")
-}
-trap 'rm -rf "$work"' EXIT
+if [ -z "$print_mirrors" ]; then
+	[ -f "$dest/.gmempv-pristine" ] && exit 0
+	mkdir -p "${dest%/*}" || die "cannot create ${dest%/*}"
+	work=$(mktemp -d "${dest%/*}/.fetch.XXXXXX") || die "cannot create a temporary directory in ${dest%/*}"
+	trap 'rm -rf "$work"' EXIT
+fi
 
 # Unpack a kernel tarball into $work/tree.
 unpack_tarball() {
@@ -37,7 +50,7 @@ unpack_tarball() {
 	mkdir -p "$work/x"
 	tar -xf "$1" -C "$work/x" || die "cannot unpack $1"
 	local d
-	d=$(find "$work/x" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+	d=$(find "$work/x" -mindepth 1 -maxdepth 1 -type d -print -quit)
 	[ -n "$d" ] && [ -f "$d/Makefile" ] || die "$1 does not hold a kernel tree"
 	mv "$d" "$work/tree"
 }
@@ -47,7 +60,10 @@ unpack_deb() {
 	log "extracting $1"
 	dpkg-deb --fsys-tarfile "$1" | tar -x -C "$work" --wildcards './usr/src/linux-source-*.tar.*' ||
 		die "$1 holds no linux-source tarball"
-	unpack_tarball "$(ls "$work"/usr/src/linux-source-*.tar.* | head -n 1)"
+	local tarball
+	tarball=$(find "$work/usr/src" -maxdepth 1 -name 'linux-source-*.tar.*' -print -quit)
+	[ -n "$tarball" ] || die "$1 holds no linux-source tarball"
+	unpack_tarball "$tarball"
 }
 
 verify_sha256() {
@@ -60,36 +76,157 @@ verify_sha256() {
 	log "verified $name against $sums"
 }
 
-# Download linux-source-7.3 from trixie-backports with a private apt state,
-# on the same mirror the system's own sources use.
+# ---- the Debian archive fallback --------------------------------------------
+#
+# Which mirror: the one this machine's apt already uses for Debian, as apt
+# itself sees it.  `apt-get indextargets` prints what `apt-get update` would
+# fetch, after apt's own parsing of sources.list and sources.list.d: one-line
+# and deb822 entries alike, without entries marked `Enabled: no` and without
+# files apt ignores (wrong extension, *.disabled, ...).  So nothing here
+# re-implements apt's rules.  By default it leaves out sources whose Release
+# file was never downloaded; APT::Get::IndexTargets::ReleaseInfo=no lists
+# those too.  A second pass with the Release info gives Origin and Label
+# where apt has them.
+#
+# A source counts as Debian's archive when apt knows its Release says
+# Origin: Debian, Label: Debian (the security archive says Debian-Security
+# and carries no backports), or, if apt has no Release for it yet, when its
+# suite is a Debian suite name (a codename or stable/testing/..., plain or
+# -updates/-backports/-proposed-updates).  Candidates come in apt's order,
+# known-Debian ones first.  A wrong guess costs one failed `apt-get update`:
+# the private source is checked against Debian's archive keyring, so no
+# other archive can stand in, and the next candidate is tried.
+#
+# APT_CONFIG is honoured as apt honours it; the harness uses it to point apt
+# at fake roots (tests/harness/test_fetch_kernel.py).
+debian_suite_re='^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable|experimental)(-updates|-backports|-backports-sloppy|-proposed-updates)?$'
+
+list_debian_mirrors() {
+	local all known tab=$'\t'
+	all=$(apt-get -o APT::Get::IndexTargets::ReleaseInfo=no indextargets \
+		--format "\$(REPO_URI)$tab\$(RELEASE)") ||
+		die "apt-get indextargets failed, so apt's sources cannot be read (apt's message above)"
+	known=$(apt-get indextargets --format "\$(REPO_URI)$tab\$(RELEASE)$tab\$(ORIGIN)$tab\$(LABEL)") ||
+		die "apt-get indextargets failed, so apt's sources cannot be read (apt's message above)"
+	if [ -z "$all" ]; then
+		local sl='' sp=''
+		eval "$(apt-config shell sl Dir::Etc::sourcelist/f sp Dir::Etc::sourceparts/d 2>/dev/null || true)"
+		die "apt has no enabled sources (looked in ${sl:-sources.list} and ${sp:-sources.list.d/}*.list, *.sources); set GMEMPV_DEBIAN_MIRROR to a Debian archive URL or GMEMPV_KERNEL_SRC to a kernel source"
+	fi
+	local mirrors
+	mirrors=$(awk -F '\t' -v re="$debian_suite_re" '
+		FNR == NR { origin[$1 FS $2] = $3; label[$1 FS $2] = $4; next }
+		$1 ~ /^cdrom:/ { next }
+		{
+			k = $1 FS $2
+			if (k in origin) {
+				if (origin[k] != "Debian" || label[k] != "Debian")
+					next
+				rank = 0
+			} else if ($2 ~ re) {
+				rank = 1
+			} else {
+				next
+			}
+			if (!($1 in seen)) { seen[$1] = 1; order[rank, n[rank]++] = $1 }
+		}
+		END {
+			for (r = 0; r < 2; r++)
+				for (i = 0; i < n[r]; i++)
+					print order[r, i]
+		}' <(printf '%s\n' "$known") <(printf '%s\n' "$all")) ||
+		die "awk failed while reading apt's sources"
+	if [ -z "$mirrors" ]; then
+		local seen_uris
+		seen_uris=$(printf '%s\n' "$all" | awk -F '\t' '{ print $1 " " $2 }' | sort -u | paste -sd, - | sed 's/,/, /g')
+		die "no enabled Debian archive among apt's sources (enabled: $seen_uris); set GMEMPV_DEBIAN_MIRROR to a Debian archive URL or GMEMPV_KERNEL_SRC to a kernel source"
+	fi
+	printf '%s\n' "$mirrors"
+}
+
+# Download linux-source-7.3 from trixie-backports with a private apt
+# configuration (its own source list, state and cache under $work; the
+# system's apt.conf.d still applies, for proxies and the like), verify it
+# against the SHA256 of the archive's signed Packages file and unpack it.
 fetch_from_apt() {
-	local mirror aptdir deb
-	mirror=$(grep -rhoE '(https?|file)://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-		grep -v security | head -n 1)
-	mirror=${GMEMPV_DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
+	local mirrors mirror aptdir keyring deb info ver sum got tried=
+	keyring=${GMEMPV_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+	[ -r "$keyring" ] ||
+		die "Debian's archive keyring $keyring is missing (install debian-archive-keyring or set GMEMPV_DEBIAN_KEYRING)"
+	if [ -n "${GMEMPV_DEBIAN_MIRROR:-}" ]; then
+		mirrors=$GMEMPV_DEBIAN_MIRROR
+	else
+		mirrors=$(list_debian_mirrors) || exit 1
+	fi
 	aptdir=$work/apt
-	mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial"
-	echo "deb $mirror trixie-backports main" > "$aptdir/sources.list"
-	local opts=(-o Dir::Etc::SourceList="$aptdir/sources.list"
-		    -o Dir::Etc::SourceParts=/dev/null
-		    -o Dir::State::Lists="$aptdir/lists"
-		    -o Dir::Cache::Archives="$aptdir/archives"
-		    -o APT::Get::List-Cleanup=0
-		    -o Acquire::Languages=none)
-	log "downloading linux-source-$want_version from $mirror trixie-backports"
-	apt-get "${opts[@]}" -qq update || die "apt-get update of trixie-backports failed"
-	(cd "$aptdir" && apt-get "${opts[@]}" -qq download "linux-source-$want_version") ||
-		die "apt-get download linux-source-$want_version failed"
-	deb=$(ls "$aptdir"/linux-source-"$want_version"_*.deb 2>/dev/null | head -n 1)
-	[ -n "$deb" ] || die "apt-get download produced no .deb"
+	mkdir -p "$aptdir/sources.list.d" "$aptdir/preferences.d" "$aptdir/state/lists/partial" \
+		 "$aptdir/cache/archives/partial" "$aptdir/dl" || die "cannot create $aptdir"
+	# Run as root, apt downloads as user _apt: let it reach and write its dirs.
+	chmod 755 "$work" "$aptdir" || die "cannot chmod $aptdir"
+	if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+		chown _apt "$aptdir/dl" || die "cannot give $aptdir/dl to user _apt"
+	fi
+	cat > "$aptdir/apt.conf" <<-EOF
+	Dir::Etc::SourceList "$aptdir/sources.list";
+	Dir::Etc::SourceParts "$aptdir/sources.list.d";
+	Dir::Etc::Preferences "$aptdir/preferences";
+	Dir::Etc::PreferencesParts "$aptdir/preferences.d";
+	Dir::State "$aptdir/state";
+	Dir::Cache "$aptdir/cache";
+	APT::Get::List-Cleanup "false";
+	Acquire::Languages "none";
+	#clear APT::Update::Pre-Invoke;
+	#clear APT::Update::Post-Invoke;
+	#clear APT::Update::Post-Invoke-Success;
+	EOF
+	local opts=(-c "$aptdir/apt.conf")
+	for mirror in $mirrors; do
+		# Only the Packages index: no DEP-11, Contents, ... whatever the
+		# system's apt.conf.d enables.
+		echo "deb [signed-by=$keyring target=Packages] $mirror trixie-backports main" \
+			> "$aptdir/sources.list" || die "cannot write $aptdir/sources.list"
+		log "reading trixie-backports from $mirror"
+		if apt-get "${opts[@]}" -qq --error-on=any update; then
+			break
+		fi
+		log "warning: apt-get update of trixie-backports from $mirror failed (apt's message above)"
+		tried="$tried $mirror"
+		mirror=
+	done
+	[ -n "$mirror" ] || die "no mirror served a signed trixie-backports (tried:$tried)"
+	info=$(apt-cache "${opts[@]}" show --no-all-versions "linux-source-$want_version" 2>/dev/null) ||
+		die "linux-source-$want_version is not in trixie-backports on $mirror"
+	ver=$(sed -n 's/^Version: //p' <<<"$info")
+	sum=$(sed -n 's/^SHA256: //p' <<<"$info")
+	[ -n "$ver" ] && [ -n "$sum" ] ||
+		die "the archive's entry for linux-source-$want_version has no Version or SHA256"
+	log "downloading linux-source-$want_version $ver from $mirror"
+	(cd "$aptdir/dl" && apt-get "${opts[@]}" -qq download "linux-source-$want_version=$ver") ||
+		die "download of linux-source-$want_version $ver from $mirror failed (apt's message above)"
+	deb=$(find "$aptdir/dl" -maxdepth 1 -name "linux-source-${want_version}_*.deb" -print -quit)
+	[ -n "$deb" ] || die "apt-get download left no linux-source-${want_version}_*.deb in $aptdir/dl"
+	got=$(sha256sum "$deb" | cut -d ' ' -f 1) || die "cannot checksum $deb"
+	[ "$got" = "$sum" ] ||
+		die "checksum mismatch for $(basename "$deb"): archive says $sum, file has $got"
+	log "verified $(basename "$deb") against the archive's Packages (sha256 $sum)"
 	unpack_deb "$deb"
 }
+
+if [ -n "$print_mirrors" ]; then
+	command -v apt-get >/dev/null || die "apt-get is not installed"
+	if [ -n "${GMEMPV_DEBIAN_MIRROR:-}" ]; then
+		echo "$GMEMPV_DEBIAN_MIRROR"
+	else
+		list_debian_mirrors
+	fi
+	exit 0
+fi
 
 if [ -n "${GMEMPV_KERNEL_SRC:-}" ]; then
 	if [ -d "$GMEMPV_KERNEL_SRC" ]; then
 		[ -f "$GMEMPV_KERNEL_SRC/Makefile" ] || die "GMEMPV_KERNEL_SRC=$GMEMPV_KERNEL_SRC is not a kernel tree"
 		log "copying tree $GMEMPV_KERNEL_SRC"
-		cp -a "$GMEMPV_KERNEL_SRC" "$work/tree"
+		cp -a "$GMEMPV_KERNEL_SRC" "$work/tree" || die "cannot copy $GMEMPV_KERNEL_SRC"
 	elif [ -f "$GMEMPV_KERNEL_SRC" ]; then
 		case "$GMEMPV_KERNEL_SRC" in
 		*.deb) unpack_deb "$GMEMPV_KERNEL_SRC" ;;
@@ -106,7 +243,7 @@ else
 	elif command -v apt-get >/dev/null; then
 		fetch_from_apt
 	else
-		die "no kernel source: set GMEMPV_KERNEL_SRC, provide $shared/linux-source-$want_version_*.deb, or install apt"
+		die "no kernel source: no $shared/linux-source-${want_version}_*_all.deb and no apt-get for the fallback; set GMEMPV_KERNEL_SRC"
 	fi
 fi
 
@@ -117,7 +254,7 @@ case "$version" in
 esac
 
 # Stamp it so later steps know the tree is complete and which it is.
-echo "$version" > "$work/tree/.gmempv-pristine"
-rm -rf "$dest"
-mv "$work/tree" "$dest"
+echo "$version" > "$work/tree/.gmempv-pristine" || die "cannot write $work/tree/.gmempv-pristine"
+rm -rf "$dest" || die "cannot remove the old $dest"
+mv "$work/tree" "$dest" || die "cannot move the tree to $dest"
 log "Linux $version at $dest"
