@@ -8,8 +8,10 @@ set -euo pipefail
 pkgs=(
 	# kernel build
 	gcc make bc bison flex libelf-dev libssl-dev kmod patch file python3 ccache
-	# kernel source from the pinned .deb (dpkg-deb) or apt, and xz
-	dpkg xz-utils
+	# kernel source from the pinned .deb (dpkg-deb) or apt, and xz; the apt
+	# fallback checks Debian's archive keyring, and its harness cases build
+	# a signed test archive (dpkg-scanpackages, gpg)
+	dpkg xz-utils debian-archive-keyring dpkg-dev gpg
 	# test machine
 	qemu-system-x86 busybox-static cpio
 )
