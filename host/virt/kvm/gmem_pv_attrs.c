@@ -246,9 +246,10 @@ EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_is_private);
  * from the host mapping, e.g. a THP.  The VM's attributes, which would
  * forbid a huge mapping over private gfns (KVM_LPAGE_MIXED_FLAG), stay
  * all-shared while guest_memfd owns the state, so ask guest_memfd.  Every
- * conversion of such a file invalidates the 2 MiB cover of what it
+ * conversion of such a file invalidates the 2 MiB-aligned cover of what it
  * converts (gmem_pv_invalidation_cover()), so an answer read during one is
- * retried.
+ * retried where the memslot maps 2 MiB-aligned file ranges to 2 MiB guest
+ * frames, which the caller checks.
  *
  * Return: true if every frame of the range is shared in its guest_memfd.
  */
@@ -423,9 +424,9 @@ static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
  *    over the folio-aligned 2 MiB cover;
  *  - a file without MMAP is bound to split memslots, whose shared pages KVM
  *    maps at the level of the VMM's memory (a THP) where guest_memfd says
- *    the 2 MiB frame is all shared (kvm_gmem_pv_shared_range_uniform()):
- *    the shared mappings of every 2 MiB frame that holds a converted page,
- *    wherever the memslot puts the file's pages in guest frames.
+ *    the 2 MiB frame is all shared (kvm_gmem_pv_shared_range_uniform()),
+ *    and only where the memslot maps 2 MiB-aligned file ranges to 2 MiB
+ *    guest frames: the shared mappings over the 2 MiB-aligned cover.
  */
 static void gmem_pv_invalidation_cover(struct inode *inode, pgoff_t *start,
 				       pgoff_t *end,
@@ -434,11 +435,8 @@ static void gmem_pv_invalidation_cover(struct inode *inode, pgoff_t *start,
 	const pgoff_t nr = 1UL << PMD_ORDER;
 	pgoff_t size = i_size_read(inode) >> PAGE_SHIFT;
 
-	if (kvm_gmem_pv_inode(inode)->split) {
-		*start = *start >= nr - 1 ? *start - (nr - 1) : 0;
-		*end += nr - 1;
+	if (kvm_gmem_pv_inode(inode)->split)
 		*filter |= KVM_FILTER_SHARED;
-	}
 	if (gmem_pv_huge(inode))
 		*filter = KVM_FILTER_PRIVATE | KVM_FILTER_SHARED;
 	if (kvm_gmem_pv_inode(inode)->split || gmem_pv_huge(inode)) {

@@ -17,9 +17,11 @@
  * mapping off private frames, stay all-shared while guest_memfd owns the
  * state: a THP behind userspace_addr would be mapped across private frames,
  * and the guest's private writes there would land in the VMM's memory.  Map
- * at 2 MiB only where guest_memfd says the whole 2 MiB frame is shared, and
- * never at 1 GiB (a conversion invalidates the 2 MiB cover of what it
- * converts, not the 1 GiB one).  Other memslots and VMs: @max_level.
+ * at 2 MiB only where guest_memfd says the whole 2 MiB frame is shared and
+ * the memslot maps 2 MiB-aligned guest_memfd ranges to 2 MiB guest frames
+ * (a conversion invalidates the 2 MiB-aligned cover, in file offsets, of
+ * what it converts), and never at 1 GiB.  Other memslots and VMs:
+ * @max_level.
  */
 static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
 					       const struct kvm_memory_slot *slot,
@@ -29,6 +31,10 @@ static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
 	    kvm_memslot_is_gmem_only(slot) ||
 	    !kvm_gmem_pv_vm_owns_attributes(kvm))
 		return max_level;
+
+	if ((slot->base_gfn ^ slot->gmem.pgoff) &
+	    (KVM_PAGES_PER_HPAGE(PG_LEVEL_2M) - 1))
+		return PG_LEVEL_4K;
 
 	if (!kvm_gmem_pv_shared_range_uniform(kvm, slot,
 					      gfn_round_for_level(gfn, PG_LEVEL_2M),
