@@ -15,6 +15,12 @@
 struct kvm;
 struct kvm_memory_slot;
 
+/*
+ * Walks of the guest's page tables that a failed accessed/dirty update may
+ * restart, where guest_memfd owns the state, before the walk faults.
+ */
+#define KVM_GMEM_PV_AD_RETRIES	16
+
 #ifdef CONFIG_KVM_GMEM_PV
 extern bool kvm_gmem_in_place_conversion;
 
@@ -60,10 +66,19 @@ static inline void kvm_gmem_pv_stat_inc(u64 *stat)
 
 int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 				  void *data, int offset, int len, bool write);
+int kvm_gmem_pv_cmpxchg_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
+				   int offset, void *old, u64 new, int len);
 #else
 static inline int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot,
 						gfn_t gfn, void *data,
 						int offset, int len, bool write)
+{
+	return -ENOENT;
+}
+
+static inline int kvm_gmem_pv_cmpxchg_guest_page(struct kvm_memory_slot *slot,
+						 gfn_t gfn, int offset,
+						 void *old, u64 new, int len)
 {
 	return -ENOENT;
 }

@@ -3,13 +3,14 @@
  * gmem-pv host: KVM's own accesses to guest memory that guest_memfd serves.
  *
  * KVM reads and writes guest memory itself (instruction fetch and operands
- * for emulation, page-table walks, skipping an instruction without NRIPS)
- * through the VMM's mapping, which refuses private pages.  For a private
- * page, and for any page of a guest_memfd-only memslot, these go to the
- * guest_memfd folio instead: KVM, unlike host userspace, may see private
- * memory of a software-protected VM.
+ * for emulation, page-table walks and their accessed/dirty updates, skipping
+ * an instruction without NRIPS) through the VMM's mapping, which refuses
+ * private pages.  For a private page, and for any page of a guest_memfd-only
+ * memslot, these go to the guest_memfd folio instead: KVM, unlike host
+ * userspace, may see private memory of a software-protected VM.
  */
 
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/kvm_host.h>
@@ -118,3 +119,53 @@ int kvm_gmem_pv_access_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
 	return 0;
 }
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_access_guest_page);
+
+/**
+ * kvm_gmem_pv_cmpxchg_guest_page() - KVM's own compare-and-exchange in guest
+ *	memory
+ * @slot:	the memslot of @gfn, bound to a guest_memfd
+ * @gfn:	the guest frame
+ * @offset:	offset in the page, a multiple of @len
+ * @old:	in: the value expected; out: the value found, if it differs
+ * @new:	the value to store
+ * @len:	4 or 8 bytes
+ *
+ * The page-table walker's accessed/dirty update of a guest PTE, on the
+ * memory the PTE was read from: the guest_memfd folio for the pages that
+ * kvm_gmem_pv_access_guest_page() serves.  The exchange is atomic against
+ * the guest's own accesses, which go to the same page.  The caller marks
+ * the page dirty.
+ *
+ * Return: 0 if @new was stored; 1 if the page held another value, now in
+ * *@old; -ENOENT when the page is not guest_memfd's to serve, so the caller
+ * goes through the VMM's mapping; -EINVAL for a bad @len or @offset;
+ * -EFAULT or -EHWPOISON.
+ */
+int kvm_gmem_pv_cmpxchg_guest_page(struct kvm_memory_slot *slot, gfn_t gfn,
+				   int offset, void *old, u64 new, int len)
+{
+	struct folio *folio;
+	struct file *file;
+	struct page *page;
+	bool done;
+	void *va;
+	int r;
+
+	if (WARN_ON_ONCE((len != 4 && len != 8) || offset < 0 ||
+			 offset % len || offset + len > PAGE_SIZE))
+		return -EINVAL;
+
+	r = gmem_pv_guest_page_get(slot, gfn, &file, &folio, &page);
+	if (r)
+		return r;
+
+	va = kmap_local_page(page);
+	if (len == 8)
+		done = try_cmpxchg64((u64 *)(va + offset), (u64 *)old, new);
+	else
+		done = try_cmpxchg((u32 *)(va + offset), (u32 *)old, (u32)new);
+	kunmap_local(va);
+	gmem_pv_guest_page_put(file, folio);
+	return done ? 0 : 1;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_cmpxchg_guest_page);
