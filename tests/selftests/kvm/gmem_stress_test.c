@@ -4,18 +4,20 @@
  *
  * Needs kvm.gmem_in_place_conversion=1.  Two vCPUs of a software-protected
  * VM each own a part of a guest_memfd slot and, round after round, make a
- * chunk of it private by KVM_HC_MAP_GPA_RANGE, fill it with a private
- * pattern, verify it, overwrite it with a shared pattern and make it shared
- * again (verifying that the contents were kept where the layout keeps
- * them).  Meanwhile host threads convert the rest of the slot with
+ * chunk of it private by KVM_HC_MAP_GPA_RANGE, touch a shared page beside
+ * it, fill the chunk with a private pattern, verify it and make it shared
+ * again: in the gmem-only layout, after overwriting it with a shared
+ * pattern, which the conversion must keep; in the split layouts, where the
+ * shared view is other memory, that view must then hold no private word.
+ * Meanwhile host threads convert the rest of the slot with
  * KVM_SET_MEMORY_ATTRIBUTES2, punch holes in what they made shared, write a
  * host pattern into it (which the vCPUs read meanwhile, faulting it in)
- * and read the whole slot: a read that succeeds may
- * see zeroes, the shared patterns or the host pattern, never a word of the
- * private pattern.  Conversions may fail with EAGAIN (a racing reference),
- * which is counted; any other error, a wrong word seen by the guest, or a
- * private word seen by the host fails.  Each variant stops after a number
- * of rounds or a time budget, whichever comes first.
+ * and read the whole slot: a read that succeeds may see zeroes, the shared
+ * patterns or the host pattern, never a word of the private pattern.
+ * Conversions may fail with EAGAIN (a racing reference), which is counted;
+ * any other error, a wrong word seen by the guest, or a private word seen
+ * by the host fails.  Each variant stops after a number of rounds or a
+ * time budget, whichever comes first.
  *
  * Every memslot layout, with 4 KiB and with 2 MiB guest_memfd backing.
  * Runs in the single-threaded TCG boot of `make check` (tests/suites-smp.conf).
@@ -98,6 +100,9 @@ static u64 g_stop;
 static u64 g_rounds[2];
 static u64 g_eagain[2];
 
+/* The guest's own view of which pages of its region are shared. */
+static u8 g_shared[2][REGION_PAGES];
+
 /* Convert by hypercall; RAX alone says how it went.  EAGAIN: retry. */
 static void guest_convert(u64 id, u64 gpa, u64 npages, u64 attrs)
 {
@@ -153,9 +158,46 @@ static void guest_probe_host(u64 id, u64 round)
 	}
 }
 
+/*
+ * The shared view of a split slot is other memory than the private one: a
+ * private word there went through a shared mapping of a private gfn.
+ */
+static void guest_no_private_words(u64 id, u64 gpa, u64 npages)
+{
+	u64 *p = (u64 *)gpa;
+	u64 i, got;
+
+	for (i = 0; i < npages * WORDS; i++) {
+		got = READ_ONCE(p[i]);
+		__GUEST_ASSERT(tag_of(got) != TAG_PRIV,
+			       "vCPU %lu: private data in the shared view at gpa 0x%lx: 0x%lx",
+			       id, gpa + i * 8, got);
+	}
+}
+
+/*
+ * Touch a shared page of the region outside [first, first + n): KVM maps
+ * the shared memory around the private chunk while the guest writes it.
+ */
+static void guest_touch_shared(u64 id, u64 base, u64 first, u64 n, u64 round)
+{
+	u64 i, page, gpa;
+
+	for (i = 0; i < REGION_PAGES - n; i++) {
+		page = (first + n + i) % REGION_PAGES;
+		if (!g_shared[id][page])
+			continue;
+		gpa = base + page * PAGE_SIZE;
+		WRITE_ONCE(*(u64 *)gpa, word(TAG_GSHARED, gpa, round));
+		__GUEST_ASSERT(READ_ONCE(*(u64 *)gpa) == word(TAG_GSHARED, gpa, round),
+			       "vCPU %lu: shared gpa 0x%lx", id, gpa);
+		return;
+	}
+}
+
 static void guest_stress(u64 id)
 {
-	u64 base = TEST_GPA + id * REGION, round, first, n, gpa;
+	u64 base = TEST_GPA + id * REGION, round, first, n, gpa, i;
 
 	for (round = 0; round < MAX_ROUNDS && !READ_ONCE(g_stop); round++) {
 		/* Every 16th round the whole region, hinted: a 2 MiB mapping. */
@@ -169,14 +211,23 @@ static void guest_stress(u64 id)
 		gpa = base + first * PAGE_SIZE;
 
 		guest_convert(id, gpa, n, PRIV | g_hint);
+		for (i = first; i < first + n; i++)
+			g_shared[id][i] = 0;
+		guest_touch_shared(id, base, first, n, round);
 		guest_fill(gpa, n, TAG_PRIV, round);
 		guest_verify(id, gpa, n, TAG_PRIV, round);
-		/* What the host may see after the conversion: no private word. */
-		guest_fill(gpa, n, TAG_GSHARED, round);
-		guest_verify(id, gpa, n, TAG_GSHARED, round);
+		if (g_keeps_contents) {
+			/* One page: what the host sees after the conversion. */
+			guest_fill(gpa, n, TAG_GSHARED, round);
+			guest_verify(id, gpa, n, TAG_GSHARED, round);
+		}
 		guest_convert(id, gpa, n, 0);
+		for (i = first; i < first + n; i++)
+			g_shared[id][i] = 1;
 		if (g_keeps_contents)
 			guest_verify(id, gpa, n, TAG_GSHARED, round);
+		else
+			guest_no_private_words(id, gpa, n);
 		guest_fill(gpa, n, TAG_GSHARED, round + 1);
 		guest_verify(id, gpa, n, TAG_GSHARED, round + 1);
 		guest_probe_host(id, round);
