@@ -3,7 +3,7 @@
 #
 # Assemble L1's initramfs: busybox-static, the init script, the kernel's
 # modules (KVM is loaded by modprobe), the static test programs and the
-# suites list; with BZIMAGE, the reference VMM, the kernel it boots as the
+# suites lists (tests/suites.conf, tests/suites-smp.conf); with BZIMAGE, the reference VMM, the kernel it boots as the
 # L2 guest and the guest's own small initramfs (busybox-static and
 # tests/vmm/guest-init).
 #
@@ -58,6 +58,7 @@ mkdir -p "$root/tests/guest"
 install -m 0755 "$top"/tests/guest/*.sh "$root/tests/guest/"
 
 cp "$top/tests/suites.conf" "$root/tests/suites.conf"
+cp "$top/tests/suites-smp.conf" "$root/tests/suites-smp.conf"
 if [ "${GMEMPV_INJECT_FAILURE:-0}" = 1 ]; then
 	mkdir -p "$root/tests/harness"
 	install -m 0755 "$top/tests/harness/inject-failure.sh" "$root/tests/harness/"
@@ -65,10 +66,12 @@ if [ "${GMEMPV_INJECT_FAILURE:-0}" = 1 ]; then
 fi
 
 # Every program the suites name must be there.
-while read -r name limit prog args; do
-	case "$name" in ''|\#*|@*) continue ;; esac
-	[ -x "$root/tests/$prog" ] || die "suite $name: /tests/$prog was not built"
-done < "$root/tests/suites.conf"
+for conf in "$root/tests/suites.conf" "$root/tests/suites-smp.conf"; do
+	while read -r name limit prog args; do
+		case "$name" in ''|\#*|@*) continue ;; esac
+		[ -x "$root/tests/$prog" ] || die "suite $name: /tests/$prog was not built"
+	done < "$conf"
+done
 
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$out.tmp"
 mv "$out.tmp" "$out"

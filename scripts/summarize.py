@@ -3,9 +3,19 @@
 """Count the test cases of a gmem-pv test-machine run.
 
     summarize.py RESULTS_LOG CONSOLE_LOG [SUITES_CONF]
+                 [--boot TAG RESULTS_LOG CONSOLE_LOG SUITES_CONF]...
+    summarize.py --any-selected SUITES_CONF
 
 RESULTS_LOG is what L1's init wrote to ttyS1 (suites framed by GMEMPV-*
 markers, see tests/initramfs/init); CONSOLE_LOG is the kernel log from ttyS0.
+Each --boot adds the logs of one more L1 boot (make check's second boot,
+under single-threaded TCG, is --boot smp), counted with the first into one
+total; its kernel-log case is named kernel-log@TAG.  A missing or empty
+RESULTS_LOG is a boot that never started.
+
+--any-selected exits 0 if GMEMPV_ONLY (from the environment) is unset or
+selects a suite that SUITES_CONF lists, 1 otherwise: make check boots a
+second time only for a list that has something selected.
 
 Counting, per test case:
   * A suite that prints TAP or KTAP counts its top-level results; a KUnit
@@ -21,11 +31,18 @@ Counting, per test case:
   * A run without the GMEMPV-DONE marker is one more failed case.
   * With SUITES_CONF, a suite it lists that neither ran nor was left out by
     GMEMPV_ONLY (GMEMPV-SUITE-NOT-SELECTED, counted as skipped) fails.
+  * A TAP plan of 0 without SKIP (a -t filter that matched no test case) is
+    a failure, not a pass.
+  * A boot whose RESULTS_LOG is missing fails as one that never started,
+    unless it is a --boot one and GMEMPV_ONLY selects none of its
+    SUITES_CONF: then its suites are not selected (skipped).
 
 Prints a line per suite and ends with 'N passed, N failed, N skipped'.
 Exit status: 0 if nothing failed, 1 otherwise.
 """
 
+import fnmatch
+import os
 import re
 import sys
 
@@ -130,9 +147,12 @@ def count_suite(s, kunit):
         m = TAP_PLAN.match(line)
         if m and len(m.group('indent')) == (level or 0) and plan is None:
             plan = int(m.group('n'))
-            if plan == 0 and m.group('directive') and \
-                    m.group('directive').upper().startswith('SKIP'):
-                s.skipped += 1
+            if plan == 0:
+                if m.group('directive') and \
+                        m.group('directive').upper().startswith('SKIP'):
+                    s.skipped += 1
+                else:
+                    s.fail('plan of 0 test cases (a filter that matched none?)')
         m = TAP_RESULT.match(line)
         if not m or len(m.group('indent')) != level:
             continue
@@ -198,8 +218,28 @@ def expected_suites(conf_text):
     return names
 
 
-def summarize(results_text, console_text, out=sys.stdout, expected=()):
+def selected(name, only):
+    """Does GMEMPV_ONLY (comma-separated globs, as tests/initramfs/init reads
+    them) select suite NAME?  Unset or empty selects everything."""
+    if not only:
+        return True
+    return any(fnmatch.fnmatchcase(name, pat) for pat in only.split(',') if pat)
+
+
+def collect(results_text, console_text, expected=(), tag=None, only=None):
+    """The counted suites of one L1 boot, its kernel-log case last."""
+    suffix = '@' + tag if tag else ''
     suites, began, done = parse_results(results_text)
+    if tag and not began and expected and not any(selected(n, only) for n in expected):
+        # make check did not boot for a list GMEMPV_ONLY selects none of.
+        for name in expected:
+            s = Suite(name)
+            s.skipped = 1
+            s.notes.append('not selected (GMEMPV_ONLY), its boot left out: '
+                           'this is not a full check')
+            s.not_selected = True
+            suites.append(s)
+        return suites
     seen = {s.name for s in suites}
     for name in expected:
         if name not in seen and began:
@@ -212,7 +252,7 @@ def summarize(results_text, console_text, out=sys.stdout, expected=()):
         if not s.not_selected:
             count_suite(s, kunit=s.name.startswith('kunit/'))
 
-    extra = Suite('kernel-log')
+    extra = Suite('kernel-log' + suffix)
     for where, line in find_splats(console_text):
         extra.fail('splat during %s: %s' % (where, line))
     if not began:
@@ -222,6 +262,17 @@ def summarize(results_text, console_text, out=sys.stdout, expected=()):
     if not extra.failed:
         extra.passed = 1
     suites.append(extra)
+    return suites
+
+
+def summarize(results_text, console_text, out=None, expected=(), boots=(),
+              only=None):
+    """Count one boot, plus each of BOOTS (TAG, RESULTS, CONSOLE, EXPECTED),
+    into one total; print the table and the total line."""
+    out = out or sys.stdout
+    suites = collect(results_text, console_text, expected, only=only)
+    for tag, results, console, exp in boots:
+        suites += collect(results, console, exp, tag=tag, only=only)
 
     passed = sum(s.passed for s in suites)
     failed = sum(s.failed for s in suites)
@@ -238,22 +289,37 @@ def summarize(results_text, console_text, out=sys.stdout, expected=()):
     return passed, failed, skipped
 
 
+def read(path):
+    """A log's text; a missing log is an empty one."""
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except FileNotFoundError:
+        return ''
+
+
 def main(argv):
-    if len(argv) not in (3, 4):
+    only = os.environ.get('GMEMPV_ONLY')
+    if len(argv) == 3 and argv[1] == '--any-selected':
+        names = expected_suites(read(argv[2]))
+        return 0 if any(selected(n, only) for n in names) else 1
+    args, boots = argv[1:], []
+    while '--boot' in args:
+        i = args.index('--boot')
+        if len(args) < i + 5:
+            print(__doc__, file=sys.stderr)
+            return 2
+        tag, res, con, conf = args[i + 1:i + 5]
+        boots.append((tag, read(res), read(con), expected_suites(read(conf))))
+        del args[i:i + 5]
+    if len(args) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
     expected = ()
-    if len(argv) == 4:
-        with open(argv[3]) as f:
-            expected = expected_suites(f.read())
-    with open(argv[1], errors='replace') as f:
-        results = f.read()
-    try:
-        with open(argv[2], errors='replace') as f:
-            console = f.read()
-    except FileNotFoundError:
-        console = ''
-    _, failed, _ = summarize(results, console, expected=expected)
+    if len(args) == 3:
+        expected = expected_suites(read(args[2]))
+    _, failed, _ = summarize(read(args[0]), read(args[1]), expected=expected,
+                             boots=boots, only=only)
     return 1 if failed else 0
 
 

@@ -37,7 +37,8 @@ def tap(classes):
 def main():
     import test_summarize
     import test_fetch_kernel
-    return tap((test_summarize.Counting, test_summarize.Splats) + test_fetch_kernel.CASES)
+    return tap((test_summarize.Counting, test_summarize.TwoBoots, test_summarize.Splats) +
+               test_fetch_kernel.CASES)
 
 
 if __name__ == '__main__':

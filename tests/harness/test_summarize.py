@@ -3,9 +3,11 @@
 """Tests of scripts/summarize.py: a wrong count here would make `make check`
 lie, so every rule of its docstring has a case.  Prints TAP."""
 
+import contextlib
 import io
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'scripts'))
@@ -129,6 +131,112 @@ class Counting(unittest.TestCase):
         self.assertRegex(out.splitlines()[-1], r'^\d+ passed, \d+ failed, \d+ skipped$')
 
 
+SMP_CONF = '@kvm gmem_in_place_conversion=1\nr@smp 600 kvm/r -t race\ne2e/l@smp 900 vmm/e2e.sh l\n'
+
+
+def smp_boot(results):
+    return [('smp', results, '', summarize.expected_suites(SMP_CONF))]
+
+
+class TwoBoots(unittest.TestCase):
+    """make check's second boot (tests/suites-smp.conf) counts with the first."""
+
+    def boots(self, second, console='', only=None, expected=()):
+        out = io.StringIO()
+        counts = summarize.summarize(framed(('a', '', 0)), '', out=out, expected=expected,
+                                     boots=[('smp', second, console,
+                                             summarize.expected_suites(SMP_CONF))],
+                                     only=only)
+        return counts, out.getvalue()
+
+    def test_both_pass_one_total(self):
+        (p, f, s), out = self.boots(framed(('r@smp', '1..1\nok 1 race\n', 0),
+                                           ('e2e/l@smp', '', 0)))
+        # a + kernel-log, r@smp + e2e/l@smp + kernel-log@smp
+        self.assertEqual((p, f, s), (5, 0, 0))
+        self.assertIn('kernel-log@smp', out)
+        self.assertEqual(out.count('passed,'), 1)
+
+    def test_missing_second_boot_fails(self):
+        (p, f, s), out = self.boots('')
+        self.assertEqual((p, f, s), (2, 1, 0))
+        self.assertIn('never started', out)
+
+    def test_unfinished_second_boot_fails(self):
+        (p, f, s), out = self.boots(framed(('r@smp', '1..1\nok 1 race\n', 0), done=False))
+        self.assertGreaterEqual(f, 2)     # e2e/l@smp never reported, no DONE
+        self.assertIn('did not finish', out)
+        self.assertIn('never reported', out)
+
+    def test_second_boot_suite_failure(self):
+        (p, f, s), out = self.boots(framed(('r@smp', '1..1\nnot ok 1 race\n', 1),
+                                           ('e2e/l@smp', '', 0)))
+        self.assertEqual(f, 1)
+        self.assertIn('not ok: race', out)
+
+    def test_splat_in_second_boot(self):
+        console = 'gmem-pv-init: suite r@smp: start\nBUG: KASAN: use-after-free in x\n'
+        (p, f, s), out = self.boots(framed(('r@smp', '1..1\nok 1 race\n', 0),
+                                           ('e2e/l@smp', '', 0)), console)
+        self.assertEqual(f, 1)
+        self.assertIn('splat during r@smp', out)
+
+    def test_boot_left_out_when_nothing_selected(self):
+        (p, f, s), out = self.boots('', only='a')
+        self.assertEqual((p, f, s), (2, 0, 2))
+        self.assertIn('its boot left out', out)
+
+    def test_missing_boot_fails_when_something_selected(self):
+        (p, f, s), out = self.boots('', only='a,e2e/*')
+        self.assertEqual(f, 1)
+        self.assertIn('never started', out)
+
+    def test_first_boot_never_left_out(self):
+        out = io.StringIO()
+        p, f, s = summarize.summarize('', '', out=out, expected=['a'], only='r@smp')
+        self.assertEqual(f, 1)
+        self.assertIn('never started', out.getvalue())
+
+    def test_selection_globs_as_init(self):
+        self.assertTrue(summarize.selected('gmem_pv/gmem_huge_test@smp', 'gmem_pv/*'))
+        self.assertTrue(summarize.selected('x', None))
+        self.assertTrue(summarize.selected('e2e/l@smp', 'a,*@smp'))
+        self.assertFalse(summarize.selected('e2e/l@smp', 'gmem_pv/*,upstream/*'))
+
+    def test_empty_filter_result_fails(self):
+        # a -t NAME that matches no case: the harness prints an empty plan
+        (p, f, s), out = self.boots(framed(('r@smp', 'TAP version 13\n1..0\n', 0),
+                                           ('e2e/l@smp', '', 0)))
+        self.assertEqual(f, 1)
+        self.assertIn('plan of 0', out)
+
+    def test_command_line(self):
+        d = tempfile.mkdtemp()
+        conf = os.path.join(d, 'smp.conf')
+        res = os.path.join(d, 'res')
+        with open(conf, 'w') as f:
+            f.write(SMP_CONF)
+        with open(res, 'w') as f:
+            f.write(framed(('a', '', 0)))
+        env = os.environ.pop('GMEMPV_ONLY', None)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(summarize.main(['s', res, '/nonexistent']), 0)
+                # the second boot's logs are missing: a failure
+                self.assertEqual(summarize.main(['s', res, '/nonexistent', '--boot', 'smp',
+                                                 os.path.join(d, 'none'), '/nonexistent',
+                                                 conf]), 1)
+            self.assertEqual(summarize.main(['s', '--any-selected', conf]), 0)
+            os.environ['GMEMPV_ONLY'] = 'upstream/*'
+            self.assertEqual(summarize.main(['s', '--any-selected', conf]), 1)
+            os.environ['GMEMPV_ONLY'] = 'upstream/*,*@smp'
+            self.assertEqual(summarize.main(['s', '--any-selected', conf]), 0)
+        finally:
+            os.environ.pop('GMEMPV_ONLY', None)
+            if env is not None:
+                os.environ['GMEMPV_ONLY'] = env
+
+
 class Splats(unittest.TestCase):
     def test_clean_log(self):
         (p, f, s), _ = run(framed(('a', '', 0)), 'Linux version 7.3.4\nkvm_amd: Nested Paging enabled\n')
@@ -163,7 +271,7 @@ class Splats(unittest.TestCase):
 
 def main():
     loader = unittest.TestLoader()
-    tests = [t for c in (Counting, Splats) for t in loader.loadTestsFromTestCase(c)]
+    tests = [t for c in (Counting, TwoBoots, Splats) for t in loader.loadTestsFromTestCase(c)]
     print('TAP version 13')
     print('1..%d' % len(tests))
     failed = 0
