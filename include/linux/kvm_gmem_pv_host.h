@@ -24,20 +24,40 @@ struct kvm_memory_slot;
 #ifdef CONFIG_KVM_GMEM_PV
 extern bool kvm_gmem_in_place_conversion;
 
+/*
+ * kvm_arch_gmem_pv_supported(kvm): may gmem-pv own the private/shared state
+ * of @kvm's VM type?  Defined by the architecture (x86: software-protected
+ * VMs only) next to kvm_arch_has_private_mem(); no VM type elsewhere.
+ */
+#ifndef kvm_arch_gmem_pv_supported
+static inline bool kvm_arch_gmem_pv_supported(struct kvm *kvm)
+{
+	return false;
+}
+#endif
+
 /**
  * kvm_gmem_pv_vm_owns_attributes() - do @kvm's guest_memfds own its state
  * @kvm:	the VM, or NULL for the system-wide answer (/dev/kvm)
  *
+ * Only VM types whose private memory is private by software alone qualify
+ * (kvm_arch_gmem_pv_supported(), on x86 KVM_X86_SW_PROTECTED_VM).
+ * Confidential VM types (SEV-SNP, TDX) keep 7.3's VM memory attributes,
+ * conversions through the VMM and their hardware's RMP/S-EPT steps
+ * whatever kvm.gmem_in_place_conversion says.
+ *
  * Return: true if the private/shared state of @kvm's memory is kept in its
- * guest_memfds (kvm.gmem_in_place_conversion=1 and a VM type with private
- * memory), false if it is the VM's memory attributes, as in upstream 7.3.
+ * guest_memfds (kvm.gmem_in_place_conversion=1 and a software-protected VM
+ * type with private memory; for NULL, the parameter alone), false if it is
+ * the VM's memory attributes, as in upstream 7.3.
  */
 static inline bool kvm_gmem_pv_vm_owns_attributes(struct kvm *kvm)
 {
 	if (!kvm_gmem_in_place_conversion)
 		return false;
 
-	return !kvm || kvm_arch_has_private_mem(kvm);
+	return !kvm || (kvm_arch_has_private_mem(kvm) &&
+			kvm_arch_gmem_pv_supported(kvm));
 }
 
 bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn);

@@ -30,23 +30,14 @@
 #define GMEM_PV_HUGE_FLAGS	(GUEST_MEMFD_FLAG_GMEM_PV_HUGE | \
 				 GUEST_MEMFD_FLAG_GMEM_PV_HUGE_HINTED)
 
-/*
- * Software-protected VMs only: confidential VM types have their own rules
- * for large private mappings (RMP or S-EPT levels, and making the whole
- * folio private when it is first mapped), which gmem-pv does not handle.
- */
-static bool gmem_pv_huge_vm_type_ok(struct kvm *kvm)
-{
-#ifdef CONFIG_X86
-	return !kvm || kvm->arch.vm_type == KVM_X86_SW_PROTECTED_VM;
-#else
-	return false;
-#endif
-}
-
 /**
  * kvm_gmem_pv_supported_flags() - gmem-pv's guest_memfd creation flags
  * @kvm:	the VM, or NULL for /dev/kvm
+ *
+ * Confidential VM types have their own rules for large private mappings
+ * (RMP or S-EPT levels, and making the whole folio private when it is first
+ * mapped), which gmem-pv does not handle; kvm_gmem_pv_vm_owns_attributes()
+ * keeps them out (kvm_arch_gmem_pv_supported()).
  *
  * Return: the GUEST_MEMFD_FLAG_GMEM_PV_* flags KVM_CREATE_GUEST_MEMFD
  * accepts for @kvm: both where guest_memfd owns the private/shared state of
@@ -56,8 +47,7 @@ static bool gmem_pv_huge_vm_type_ok(struct kvm *kvm)
 u64 kvm_gmem_pv_supported_flags(struct kvm *kvm)
 {
 	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
-	    !kvm_gmem_pv_vm_owns_attributes(kvm) ||
-	    !gmem_pv_huge_vm_type_ok(kvm))
+	    !kvm_gmem_pv_vm_owns_attributes(kvm))
 		return 0;
 
 	return GMEM_PV_HUGE_FLAGS;

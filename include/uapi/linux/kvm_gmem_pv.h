@@ -17,8 +17,8 @@
  * KVM_CHECK_EXTENSION on /dev/kvm or a VM: the attributes that
  * KVM_SET_MEMORY_ATTRIBUTES2 accepts on a guest_memfd of that VM
  * (KVM_MEMORY_ATTRIBUTE_PRIVATE), or 0 when guest_memfd does not own the
- * private/shared state (kvm.gmem_in_place_conversion=0, or a VM without
- * private memory).
+ * private/shared state (kvm.gmem_in_place_conversion=0, or a VM type other
+ * than KVM_X86_SW_PROTECTED_VM).
  */
 #define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES	252
 /*
@@ -141,7 +141,7 @@ struct kvm_memory_attributes2_query {
  * Linux 7.3's GUEST_MEMFD_FLAG_MMAP (bit 0) and GUEST_MEMFD_FLAG_INIT_SHARED
  * (bit 1).  KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD_FLAGS) reports them
  * where they are accepted: where guest_memfd owns the private/shared state
- * (kvm.gmem_in_place_conversion=1 and a VM type with private memory).  They
+ * (kvm.gmem_in_place_conversion=1 and KVM_X86_SW_PROTECTED_VM).  They
  * sit just below bits 26-31, which upstream's huge-page proposals use for a
  * memfd-style page-size field, and far from the low bits upstream hands out
  * in order; the capability answers an int, so nothing above bit 30 could be
