@@ -11,7 +11,6 @@
  * kvm.gmem_in_place_conversion=1.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include <linux/kvm.h>
 #include <linux/sizes.h>
@@ -43,25 +42,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static void run_one(struct kvm_vcpu *vcpu, u64 want)
-{
-	struct ucall uc;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	TEST_ASSERT_EQ(uc.cmd, want);
-}
-
 /* Nanoseconds per first-touch fault; *@faults set to the faults taken. */
 static double run_kind(enum vm_kind kind, u64 *faults)
 {
@@ -70,6 +50,7 @@ static double run_kind(enum vm_kind kind, u64 *faults)
 	struct kvm_vcpu *vcpu;
 	struct gmem_pv_mem m;
 	struct kvm_vm *vm;
+	struct ucall uc;
 	u64 t0, ns, pf0;
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -78,11 +59,11 @@ static double run_kind(enum vm_kind kind, u64 *faults)
 	virt_map_level(vm, TEST_GPA, TEST_GPA, REGION, PG_LEVEL_2M);
 
 	/* Every fault outside the region happens first. */
-	run_one(vcpu, UCALL_SYNC);
+	gmem_pv_run_to_sync(vcpu, 1);
 	pf0 = vcpu_get_stat(vcpu, pf_taken);
-	t0 = now_ns();
-	run_one(vcpu, UCALL_DONE);
-	ns = now_ns() - t0;
+	t0 = gmem_pv_now_ns();
+	TEST_ASSERT_EQ(gmem_pv_run_to_ucall(vcpu, &uc), UCALL_DONE);
+	ns = gmem_pv_now_ns() - t0;
 	*faults = vcpu_get_stat(vcpu, pf_taken) - pf0;
 
 	kvm_vm_free(vm);

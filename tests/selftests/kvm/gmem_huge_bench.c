@@ -51,14 +51,6 @@ struct result {
 	u64 ns, faults, pages_2m, huge, fallbacks;
 };
 
-static u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static void run_one(struct kvm_vcpu *vcpu, u64 want)
 {
 	struct ucall uc;
@@ -91,9 +83,9 @@ static struct result run_mode(enum mode mode)
 	pf0 = vcpu_get_stat(vcpu, pf_taken);
 	p2m0 = vm_stat(vm, "pages_2m");
 
-	t0 = now_ns();
+	t0 = gmem_pv_now_ns();
 	run_one(vcpu, UCALL_DONE);
-	r.ns = now_ns() - t0;
+	r.ns = gmem_pv_now_ns() - t0;
 	r.faults = vcpu_get_stat(vcpu, pf_taken) - pf0;
 	r.pages_2m = vm_stat(vm, "pages_2m") - p2m0;
 	r.huge = vm_stat(vm, "gmem_pv_huge_folios");

@@ -55,14 +55,6 @@ static void guest_code(u64 mode)
 	GUEST_DONE();
 }
 
-static u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* The VMM's side of the upstream path: convert, re-enter. */
 static void vmm_convert(struct kvm_vcpu *vcpu, int fd)
 {
@@ -98,7 +90,7 @@ static u64 run_mode(enum mode mode)
 		vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT(KVM_HC_MAP_GPA_RANGE));
 	vcpu_args_set(vcpu, 1, mode);
 
-	t0 = now_ns();
+	t0 = gmem_pv_now_ns();
 	for (;;) {
 		vcpu_run(vcpu);
 		if (vcpu->run->exit_reason == KVM_EXIT_HYPERCALL) {
@@ -111,7 +103,7 @@ static u64 run_mode(enum mode mode)
 		TEST_ASSERT_EQ(uc.cmd, UCALL_DONE);
 		break;
 	}
-	t = now_ns() - t0;
+	t = gmem_pv_now_ns() - t0;
 
 	close(fd);
 	kvm_vm_free(vm);

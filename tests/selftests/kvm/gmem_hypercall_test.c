@@ -168,31 +168,11 @@ static bool is_private(struct env *e, u64 offset)
 	return gmem_pv_is_private(e->fd, offset);
 }
 
-static u64 run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
-{
-	u64 cmd;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	cmd = get_ucall(vcpu, uc);
-	if (cmd == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(*uc);
-	return cmd;
-}
-
-static void run_to_sync(struct kvm_vcpu *vcpu, u64 stage)
-{
-	struct ucall uc;
-
-	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);
-	TEST_ASSERT_EQ(uc.args[1], stage);
-}
-
 static void run_to_done(struct kvm_vcpu *vcpu)
 {
 	struct ucall uc;
 
-	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_DONE);
+	TEST_ASSERT_EQ(gmem_pv_run_to_ucall(vcpu, &uc), UCALL_DONE);
 }
 
 TEST(capability)
@@ -292,20 +272,17 @@ TEST_F(layout, guest_converts_in_place)
 	vcpu_args_set(e->vcpu[0], 1, split);
 	memset(e->mem, 0xaa, RT_SIZE);
 
-	run_to_sync(e->vcpu[0], 1);
+	gmem_pv_run_to_sync(e->vcpu[0], 1);
 	for (i = 0; i < RT_SIZE; i += PAGE_SIZE) {
 		ASSERT_TRUE(is_private(e, i));
 		/* gmem-only: unreadable; split: the VMM's memory as the guest left it. */
-		if (split) {
-			ASSERT_EQ(e->mem[i], 0xbb);
-		} else {
-			ASSERT_FALSE(host_read(e->mem + i, &v));
-		}
+		ASSERT_TRUE(split ? e->mem[i] == 0xbb : !host_read(e->mem + i, &v))
+			TH_LOG("page 0x%lx", i);
 	}
 	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_pages_to_private"), RT_SIZE / PAGE_SIZE);
 	ASSERT_EQ(vm_stat(e->vm, "gmem_pv_hint_2m_pages"), RT_SIZE / PAGE_SIZE);
 
-	run_to_sync(e->vcpu[0], 2);
+	gmem_pv_run_to_sync(e->vcpu[0], 2);
 	for (i = 0; i < RT_SIZE; i += 512) {
 		ASSERT_FALSE(is_private(e, i & ~(PAGE_SIZE - 1)));
 		ASSERT_TRUE(host_read(e->mem + i, &v));
@@ -367,7 +344,7 @@ TEST_F(layout, bad_requests)
 	env_create_layout(e, guest_bad_requests, 1, BAD_NPAGES * PAGE_SIZE,
 			  GUEST_MEMFD_FLAG_INIT_SHARED, KVM_GMEM_PV_HC_ENABLE,
 			  variant->layout);
-	run_to_sync(e->vcpu[0], 1);
+	gmem_pv_run_to_sync(e->vcpu[0], 1);
 	/* Only the part inside the slot, pages 8..15, was converted. */
 	for (i = 0; i < BAD_NPAGES; i++)
 		ASSERT_EQ(is_private(e, i * PAGE_SIZE), i >= 8);
@@ -408,7 +385,7 @@ TEST(pinned_page_eagain)
 	ASSERT_EQ(pipe(pipefd), 0);
 	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
 
-	ASSERT_EQ(run_to_ucall(e.vcpu[0], &uc), UCALL_SYNC);
+	ASSERT_EQ(gmem_pv_run_to_ucall(e.vcpu[0], &uc), UCALL_SYNC);
 	ASSERT_EQ(uc.args[1], (u64)-KVM_GMEM_PV_EAGAIN);
 	/* Nothing converted. */
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_pages_to_private"), 0);
@@ -634,7 +611,7 @@ TEST_F(layout, exit_on_conversion)
 	ASSERT_FALSE(is_private(e, PAGE_SIZE));
 
 	/* The repeated request changed nothing: no exit before the sync. */
-	run_to_sync(e->vcpu[0], 3);
+	gmem_pv_run_to_sync(e->vcpu[0], 3);
 
 	/* A pass that converts part and then fails reports both. */
 	vcpu_run(e->vcpu[0]);
@@ -644,7 +621,7 @@ TEST_F(layout, exit_on_conversion)
 	ASSERT_EQ(run->hypercall.ret, (u64)-KVM_EFAULT);
 	ASSERT_FALSE(is_private(e, 0));
 	run->hypercall.ret = 0;		/* ignored: the guest still gets EFAULT */
-	run_to_sync(e->vcpu[0], (u64)-KVM_EFAULT);
+	gmem_pv_run_to_sync(e->vcpu[0], (u64)-KVM_EFAULT);
 
 	run_to_done(e->vcpu[0]);
 	env_destroy(e);
@@ -678,7 +655,7 @@ TEST(capability_off_exits_to_vmm)
 	ASSERT_TRUE(host_read(e.mem, &v));
 	run->hypercall.ret = 0;
 
-	run_to_sync(e.vcpu[0], 0);
+	gmem_pv_run_to_sync(e.vcpu[0], 0);
 	run_to_done(e.vcpu[0]);
 	ASSERT_EQ(vm_stat(e.vm, "gmem_pv_hc_calls"), 0);
 	env_destroy(&e);

@@ -10,10 +10,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <linux/sizes.h>
 
 #include "kvm_util.h"
+#include "ucall_common.h"
 
 static const struct vm_shape gmem_pv_protected_shape = {
 	.mode = VM_MODE_DEFAULT,
@@ -50,6 +52,40 @@ static inline bool host_can_read(u8 *p)
 	u8 val;
 
 	return host_read(p, &val);
+}
+
+/* Monotonic nanoseconds, for the benchmarks' side-by-side ratios. */
+static inline u64 gmem_pv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * Run @vcpu to its next ucall (a port I/O exit) and return the command,
+ * reporting a guest assertion as the test's failure.
+ */
+static inline u64 gmem_pv_run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
+{
+	u64 cmd;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	cmd = get_ucall(vcpu, uc);
+	if (cmd == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(*uc);
+	return cmd;
+}
+
+/* Run @vcpu to its next GUEST_SYNC(@stage). */
+static inline void gmem_pv_run_to_sync(struct kvm_vcpu *vcpu, u64 stage)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(gmem_pv_run_to_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(uc.args[1], stage);
 }
 
 static inline u64 vm_stat(struct kvm_vm *vm, const char *name)
