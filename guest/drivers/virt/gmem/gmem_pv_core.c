@@ -169,9 +169,10 @@ static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	}
 
 	atomic64_inc(&gmem_pv_stats.failures);
-	pr_err("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
-	       chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
-	       gmem_pv_dir(private), ret, ERR_PTR(err));
+	/* The host can make every conversion fail: do not flood the log. */
+	pr_err_ratelimited("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
+			   chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
+			   gmem_pv_dir(private), ret, ERR_PTR(err));
 	return err;
 }
 
@@ -259,7 +260,7 @@ static bool gmem_pv_enc_cache_flush_required(void)
 	return false;
 }
 
-/**
+/*
  * gmem_pv_hint_private() - ask for large host mappings of a private range
  * @pa:		start of the range, page aligned
  * @size:	size of the range in bytes, page aligned
@@ -270,11 +271,11 @@ static bool gmem_pv_enc_cache_flush_required(void)
  * shared page in the range becomes private, so call it only for memory no
  * device uses.
  *
- * Context: may be called from early boot on; does not sleep.
+ * Context: early boot; does not sleep.
  * Return: 0; -ENODEV when this is not a gmem-pv guest; -EINVAL for an
  * unaligned or empty range; or the host's error (see gmem_pv_hc_errno()).
  */
-int gmem_pv_hint_private(phys_addr_t pa, size_t size)
+static int __init gmem_pv_hint_private(phys_addr_t pa, size_t size)
 {
 	if (!gmem_pv_active)
 		return -ENODEV;
@@ -284,7 +285,6 @@ int gmem_pv_hint_private(phys_addr_t pa, size_t size)
 	atomic64_inc(&gmem_pv_stats.hints);
 	return gmem_pv_convert_phys(pa, size >> PAGE_SHIFT, true, true);
 }
-EXPORT_SYMBOL_GPL(gmem_pv_hint_private);
 
 /* All RAM is private when the guest starts: hint the host to map it huge. */
 static void __init gmem_pv_hint_ram(void)
