@@ -5,7 +5,8 @@
 # guest (the same bzImage) with the reference VMM and prints TAP.
 #
 #   e2e.sh protected_boot | disk_roundtrip | no_driver_fails_cleanly |
-#          private_probe | smp_conversion_load | demo
+#          private_probe | require_unprotected_panics |
+#          smp_conversion_load | demo
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -150,6 +151,22 @@ private_probe() {
 	ok $? "no read succeeded"
 }
 
+# gmem_pv=require in a guest the VMM starts unprotected (no
+# KVM_FEATURE_GMEM_PV in CPUID): the guest must refuse to run, with the
+# reason, before it reaches userspace.
+require_unprotected_panics() {
+	echo "1..3"
+	run_vmm require --no-devices --unprotected \
+		-a "gmem_pv=require gmemvm.test=boot"
+	# panic=-1 (the VMM's command line): the panic resets the guest
+	[ $rc = 64 ]
+	ok $? "VMM reports the guest's reset, status 64 (got $rc)"
+	grep -q 'Kernel panic - not syncing: gmem-pv: gmem_pv=require, but the host does not offer protected memory' "$log"
+	ok $? "the guest panics naming gmem_pv=require and the missing feature"
+	! grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "the guest never reached userspace"
+}
+
 smp_conversion_load() {
 	echo "1..8"
 	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
@@ -215,7 +232,7 @@ demo() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|smp_conversion_load|demo)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|demo)
 	"$1"
 	;;
 *)

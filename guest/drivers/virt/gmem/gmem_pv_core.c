@@ -58,19 +58,33 @@
 struct gmem_pv_stats gmem_pv_stats;
 
 static bool gmem_pv_active __ro_after_init;
-static bool gmem_pv_off __initdata;
+
+/* gmem_pv=on|off|require; CONFIG_GMEM_PV_REQUIRE makes require the default. */
+static enum {
+	GMEM_PV_ON,
+	GMEM_PV_OFF,
+	GMEM_PV_REQUIRE,
+} gmem_pv_mode __initdata =
+	IS_ENABLED(CONFIG_GMEM_PV_REQUIRE) ? GMEM_PV_REQUIRE : GMEM_PV_ON;
 
 static int __init gmem_pv_parse(char *arg)
 {
 	if (!arg)
 		return -EINVAL;
 	if (!strcmp(arg, "off"))
-		gmem_pv_off = true;
-	else if (strcmp(arg, "on"))
+		gmem_pv_mode = GMEM_PV_OFF;
+	else if (!strcmp(arg, "on"))
+		gmem_pv_mode = GMEM_PV_ON;
+	else if (!strcmp(arg, "require"))
+		gmem_pv_mode = GMEM_PV_REQUIRE;
+	else
 		return -EINVAL;
 	return 0;
 }
 early_param("gmem_pv", gmem_pv_parse);
+
+/* Why the driver stayed off, for gmem_pv=require's panic. */
+static char *gmem_pv_why_off __initdata;
 
 /**
  * gmem_pv_enabled() - is this guest a gmem-pv protected guest?
@@ -155,9 +169,10 @@ static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	}
 
 	atomic64_inc(&gmem_pv_stats.failures);
-	pr_err("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
-	       chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
-	       gmem_pv_dir(private), ret, ERR_PTR(err));
+	/* The host can make every conversion fail: do not flood the log. */
+	pr_err_ratelimited("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
+			   chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
+			   gmem_pv_dir(private), ret, ERR_PTR(err));
 	return err;
 }
 
@@ -245,7 +260,7 @@ static bool gmem_pv_enc_cache_flush_required(void)
 	return false;
 }
 
-/**
+/*
  * gmem_pv_hint_private() - ask for large host mappings of a private range
  * @pa:		start of the range, page aligned
  * @size:	size of the range in bytes, page aligned
@@ -256,11 +271,11 @@ static bool gmem_pv_enc_cache_flush_required(void)
  * shared page in the range becomes private, so call it only for memory no
  * device uses.
  *
- * Context: may be called from early boot on; does not sleep.
+ * Context: early boot; does not sleep.
  * Return: 0; -ENODEV when this is not a gmem-pv guest; -EINVAL for an
  * unaligned or empty range; or the host's error (see gmem_pv_hc_errno()).
  */
-int gmem_pv_hint_private(phys_addr_t pa, size_t size)
+static int __init gmem_pv_hint_private(phys_addr_t pa, size_t size)
 {
 	if (!gmem_pv_active)
 		return -ENODEV;
@@ -270,7 +285,6 @@ int gmem_pv_hint_private(phys_addr_t pa, size_t size)
 	atomic64_inc(&gmem_pv_stats.hints);
 	return gmem_pv_convert_phys(pa, size >> PAGE_SHIFT, true, true);
 }
-EXPORT_SYMBOL_GPL(gmem_pv_hint_private);
 
 /* All RAM is private when the guest starts: hint the host to map it huge. */
 static void __init gmem_pv_hint_ram(void)
@@ -358,9 +372,12 @@ void __init gmem_pv_init_platform(void)
 	phys_addr_t bss = __pa_symbol(__start_bss_decrypted);
 	phys_addr_t bss_end = __pa_symbol(__start_bss_decrypted_unused);
 
-	if (!kvm_para_has_feature(KVM_FEATURE_GMEM_PV))
+	if (!kvm_para_has_feature(KVM_FEATURE_GMEM_PV)) {
+		gmem_pv_why_off =
+			"the host does not offer protected memory (no KVM_FEATURE_GMEM_PV)";
 		return;
-	if (gmem_pv_off) {
+	}
+	if (gmem_pv_mode == GMEM_PV_OFF) {
 		pr_warn("host offers protected memory but gmem_pv=off: all memory stays private and devices cannot reach it\n");
 		return;
 	}
@@ -370,6 +387,7 @@ void __init gmem_pv_init_platform(void)
 	 * SEV or TDX actually encrypts memory.
 	 */
 	if (cc_platform_has(CC_ATTR_MEM_ENCRYPT)) {
+		gmem_pv_why_off = "another memory encryption is active";
 		pr_warn("memory encryption (CC vendor %d) is already active; not enabling\n",
 			cc_vendor);
 		return;
@@ -392,3 +410,23 @@ void __init gmem_pv_init_platform(void)
 	pr_info("protected guest: memory private by default, %llu pages shared for KVM\n",
 		(u64)atomic64_read(&gmem_pv_stats.pages_shared));
 }
+
+/*
+ * A guest told to require protected memory and not getting it stops here,
+ * before any device driver, disk or userspace, with the reason: at the
+ * first initcall rather than in gmem_pv_init_platform(), where the console
+ * is not up yet.  gmem_pv_init_platform() runs only on KVM; on bare metal
+ * or another hypervisor gmem_pv_why_off stays NULL.
+ *
+ * This guards against a VMM misconfigured to start the guest unprotected,
+ * not against a hostile one: the host controls CPUID, and an unprotected
+ * guest's memory, this code included, is the host's to change.
+ */
+static int __init gmem_pv_check_required(void)
+{
+	if (gmem_pv_mode == GMEM_PV_REQUIRE && !gmem_pv_active)
+		panic("gmem-pv: gmem_pv=require, but %s\n",
+		      gmem_pv_why_off ?: "this is not a KVM guest with protected memory");
+	return 0;
+}
+early_initcall(gmem_pv_check_required);

@@ -14,15 +14,10 @@
 void __init gmem_pv_init_platform(void);
 void __init gmem_pv_early_share(void *ptr, unsigned long size);
 bool gmem_pv_enabled(void);
-int gmem_pv_hint_private(phys_addr_t pa, size_t size);
 #else
 static inline void gmem_pv_init_platform(void) { }
 static inline void gmem_pv_early_share(void *ptr, unsigned long size) { }
 static inline bool gmem_pv_enabled(void) { return false; }
-static inline int gmem_pv_hint_private(phys_addr_t pa, size_t size)
-{
-	return -ENODEV;
-}
 #endif
 
 #endif /* _ASM_X86_GMEM_PV_H */
