@@ -53,9 +53,11 @@ fi
 mkdir -p "$root/tests/lib"
 install -m 0644 "$top/tests/lib/tap.sh" "$root/tests/lib/"
 
-# Shell suites checking the guest driver from inside a machine.
-mkdir -p "$root/tests/guest"
+# Shell suites checking the guest driver from inside a machine, and the
+# host's module parameters.
+mkdir -p "$root/tests/guest" "$root/tests/host"
 install -m 0755 "$top"/tests/guest/*.sh "$root/tests/guest/"
+install -m 0755 "$top"/tests/host/*.sh "$root/tests/host/"
 
 cp "$top/tests/suites.conf" "$root/tests/suites.conf"
 cp "$top/tests/suites-smp.conf" "$root/tests/suites-smp.conf"

@@ -31,6 +31,9 @@ if [ "$mode" = check-smp ]; then
 	accel=tcg,thread=single
 	extra=" kunit.enable=0"
 fi
+if [ "$mode" = boots ]; then
+	extra=" gmempv.boots=${GMEMPV_BOOTS:-20}"
+fi
 
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "run-l1: error: qemu-system-x86_64 not found: apt-get install qemu-system-x86" >&2; exit 1; }

@@ -266,7 +266,7 @@ static void create_vm(void)
 			die("KVM_X86_SW_PROTECTED_VM not supported");
 		if (!(kvm_cap(vm.kvm_fd, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) &
 		      KVM_MEMORY_ATTRIBUTE_PRIVATE))
-			die("guest_memfd does not own the private/shared state: load kvm with gmem_in_place_conversion=1");
+			die("guest_memfd does not own the private/shared state: load kvm with vm_memory_attributes=0 (or gmem_in_place_conversion=1)");
 	}
 	vm.vm_fd = ioctl(vm.kvm_fd, KVM_CREATE_VM,
 			 vm.protected ? KVM_X86_SW_PROTECTED_VM : 0);

@@ -152,7 +152,7 @@ void mem_init(uint64_t size, bool protected)
 
 		vm.gmem_fd = ioctl(vm.vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
 		if (vm.gmem_fd < 0)
-			die("KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED): %m (is kvm loaded with gmem_in_place_conversion=1?)");
+			die("KVM_CREATE_GUEST_MEMFD(MMAP|INIT_SHARED): %m (is kvm loaded with vm_memory_attributes=0?)");
 		vm.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      vm.gmem_fd, 0);
 		region.flags = KVM_MEM_GUEST_MEMFD;

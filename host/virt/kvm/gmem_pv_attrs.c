@@ -2,12 +2,13 @@
 /*
  * gmem-pv host: guest_memfd owns the private/shared state of its pages.
  *
- * With kvm.gmem_in_place_conversion=1, every guest_memfd created for a VM
- * with private memory records, per page offset, whether the page is private
- * or shared.  The state belongs to the file (the inode), not to a VM: every
- * memslot bound to the file sees it, KVM's fault path reads it through
- * kvm_mem_is_private(), host userspace can fault in shared pages only, and
- * KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd converts ranges in place.
+ * With kvm.vm_memory_attributes=0 (alias kvm.gmem_in_place_conversion=1),
+ * every guest_memfd created for a VM with private memory records, per page
+ * offset, whether the page is private or shared.  The state belongs to the
+ * file (the inode), not to a VM: every memslot bound to the file sees it,
+ * KVM's fault path reads it through kvm_mem_is_private(), host userspace can
+ * fault in shared pages only, and KVM_SET_MEMORY_ATTRIBUTES2 on the
+ * guest_memfd converts ranges in place.
  *
  * The state is a maple tree of xa_mk_value(attributes) ranges indexed by page
  * offset, with an entry for every offset below i_size and adjacent equal
@@ -27,6 +28,7 @@
 #include <linux/pagemap.h>
 #include <linux/folio_batch.h>
 #include <linux/swap.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 
 #include "gmem_pv.h"
@@ -36,11 +38,87 @@
  * per-guest_memfd private/shared tracking are mutually exclusive.  Off by
  * default so that a 7.3 VMM, which calls KVM_SET_MEMORY_ATTRIBUTES on the
  * VM, keeps working unchanged.
+ *
+ * Two read-only parameters name this one setting: upstream's spelling
+ * (v13, merged for 7.4), vm_memory_attributes, which is on by default and
+ * turned off to hand the state to guest_memfd, and gmem-pv's original
+ * gmem_in_place_conversion, its inverse.  Given both with values that
+ * disagree, the module refuses to load rather than guess which one the
+ * administrator meant.
  */
 bool kvm_gmem_in_place_conversion __read_mostly;
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_in_place_conversion);
-module_param_named(gmem_in_place_conversion, kvm_gmem_in_place_conversion,
-		   bool, 0444);
+
+static bool gmem_pv_in_place_given;
+
+static int gmem_pv_set_in_place(bool in_place, const char *name,
+				const char *other)
+{
+	if (gmem_pv_in_place_given && kvm_gmem_in_place_conversion != in_place) {
+		pr_err("kvm: %s contradicts %s: they are one setting, inverted\n",
+		       name, other);
+		return -EINVAL;
+	}
+	gmem_pv_in_place_given = true;
+	kvm_gmem_in_place_conversion = in_place;
+	return 0;
+}
+
+/* A bare "name" on the command line means "name=1", as for bool parameters. */
+static int gmem_pv_parse_bool(const char *val, bool *v)
+{
+	if (!val) {
+		*v = true;
+		return 0;
+	}
+	return kstrtobool(val, v);
+}
+
+static int gmem_pv_in_place_set(const char *val, const struct kernel_param *kp)
+{
+	bool v;
+	int r = gmem_pv_parse_bool(val, &v);
+
+	return r ? r : gmem_pv_set_in_place(v, kp->name, "vm_memory_attributes");
+}
+
+static int gmem_pv_in_place_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%c\n", kvm_gmem_in_place_conversion ? 'Y' : 'N');
+}
+
+static int gmem_pv_vm_attrs_set(const char *val, const struct kernel_param *kp)
+{
+	bool v;
+	int r = gmem_pv_parse_bool(val, &v);
+
+	return r ? r : gmem_pv_set_in_place(!v, kp->name,
+					     "gmem_in_place_conversion");
+}
+
+static int gmem_pv_vm_attrs_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%c\n", kvm_gmem_in_place_conversion ? 'N' : 'Y');
+}
+
+static const struct kernel_param_ops gmem_pv_in_place_ops = {
+	.flags	= KERNEL_PARAM_OPS_FL_NOARG,
+	.set	= gmem_pv_in_place_set,
+	.get	= gmem_pv_in_place_get,
+};
+
+static const struct kernel_param_ops gmem_pv_vm_attrs_ops = {
+	.flags	= KERNEL_PARAM_OPS_FL_NOARG,
+	.set	= gmem_pv_vm_attrs_set,
+	.get	= gmem_pv_vm_attrs_get,
+};
+
+module_param_cb(gmem_in_place_conversion, &gmem_pv_in_place_ops, NULL, 0444);
+MODULE_PARM_DESC(gmem_in_place_conversion,
+		 "guest_memfd owns the private/shared state (alias of vm_memory_attributes=0)");
+module_param_cb(vm_memory_attributes, &gmem_pv_vm_attrs_ops, NULL, 0444);
+MODULE_PARM_DESC(vm_memory_attributes,
+		 "the VM's memory attributes track private/shared (default); 0: guest_memfd does");
 
 #define GMEM_PV_SET2_FLAGS	(KVM_SET_MEMORY_ATTRIBUTES2_ZERO | \
 				 KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE)

@@ -82,7 +82,7 @@ FIXTURE_SETUP(vm_type)
 	/* Without it every VM type gets 7.3's answers and nothing is tested. */
 	ASSERT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
 		  KVM_MEMORY_ATTRIBUTE_PRIVATE) {
-		TH_LOG("needs kvm.gmem_in_place_conversion=1");
+		TH_LOG("needs kvm.vm_memory_attributes=0 (kvm.gmem_in_place_conversion=1)");
 	}
 	self->types = kvm_check_cap(KVM_CAP_VM_TYPES);
 	TH_LOG("KVM_CAP_VM_TYPES = 0x%lx", self->types);
