@@ -189,7 +189,8 @@ check: initramfs
 	@cat $(BUILD)/harness.log $(BUILD)/coco.log $(BUILD)/patches-series.log \
 		$(BUILD)/check/results.log > $(BUILD)/check/all.log
 	@python3 scripts/summarize.py $(BUILD)/check/all.log $(BUILD)/check/console.log $(SUITES) \
-		--boot smp $(BUILD)/check-smp/results.log $(BUILD)/check-smp/console.log $(SUITES_SMP)
+		--boot smp $(BUILD)/check-smp/results.log $(BUILD)/check-smp/console.log $(SUITES_SMP) \
+		> $(BUILD)/check/summary.txt; rc=$$?; cat $(BUILD)/check/summary.txt; exit $$rc
 
 run: initramfs
 	@scripts/run-l1.sh run $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/run
