@@ -8,6 +8,7 @@
 #   make check    build everything, run every suite, print 'N passed, N failed'
 #   make bench    run the benchmarks in L1 and print their ratios
 #   make kernel   fetch, overlay, patch, configure and build the kernel only
+#   make patches  write the project as a git format-patch series (build/patches)
 #   make boot-count  count L2 boots that take an interrupt with IF clear
 #
 # See README.md for the variables.
@@ -51,11 +52,11 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 		   gmem_pv/gmem_fault_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
-	kernel-coco-check coco-suite boot-count clean distclean help
+	kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 all: kernel selftests initramfs
 
@@ -109,6 +110,30 @@ coco-suite:
 	  echo "GMEMPV-SUITE-END host/kernel_coco_build rc=$$rc secs=$$(($$(date +%s) - t))"; \
 	} > $(BUILD)/coco.log; cat $(BUILD)/coco.log
 
+# ---- the series for kernel developers ---------------------------------------
+# scripts/make-patches.py writes the project as a git format-patch series
+# against a second pristine tree (build/pristine-7.3, never modified), one
+# patch per entry of scripts/patches.conf, into build/patches.  `make check`
+# counts the suite host/patches_series: the series applied with git am must
+# give exactly the prepared tree, and checkpatch --strict must report nothing
+# beyond scripts/patches-checkpatch.allow.
+PRISTINE	:= $(BUILD)/pristine-7.3
+
+$(PRISTINE)/.gmempv-pristine:
+	@scripts/fetch-kernel.sh $(PRISTINE)
+
+patches: $(PRISTINE)/.gmempv-pristine
+	@python3 scripts/make-patches.py
+
+patches-suite: tree
+	@t=$$(date +%s); \
+	{ scripts/fetch-kernel.sh $(PRISTINE) > $(BUILD)/patches-fetch.out 2>&1 || \
+		{ sed 's/^/# /' $(BUILD)/patches-fetch.out; false; } && \
+	  python3 scripts/make-patches.py --check; } > $(BUILD)/patches-series.tap 2>&1; rc=$$?; \
+	{ echo "GMEMPV-SUITE-BEGIN host/patches_series"; cat $(BUILD)/patches-series.tap; \
+	  echo "GMEMPV-SUITE-END host/patches_series rc=$$rc secs=$$(($$(date +%s) - t))"; \
+	} > $(BUILD)/patches-series.log; cat $(BUILD)/patches-series.log
+
 # ---- tests ------------------------------------------------------------------
 # KVM selftests (upstream and the project's, from the prepared tree), static.
 selftests: kernel
@@ -154,6 +179,7 @@ check: initramfs
 	@mkdir -p $(BUILD)
 	@$(MAKE) -s harness
 	@$(MAKE) -s coco-suite
+	@$(MAKE) -s patches-suite
 	@scripts/run-l1.sh check $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/check
 	@rm -rf $(BUILD)/check-smp
 	@if python3 scripts/summarize.py --any-selected $(SUITES_SMP); then \
@@ -161,9 +187,11 @@ check: initramfs
 	else \
 		echo "  QEMU    L1 check-smp: not booted, GMEMPV_ONLY selects none of its suites"; \
 	fi
-	@cat $(BUILD)/harness.log $(BUILD)/coco.log $(BUILD)/check/results.log > $(BUILD)/check/all.log
+	@cat $(BUILD)/harness.log $(BUILD)/coco.log $(BUILD)/patches-series.log \
+		$(BUILD)/check/results.log > $(BUILD)/check/all.log
 	@python3 scripts/summarize.py $(BUILD)/check/all.log $(BUILD)/check/console.log $(SUITES) \
-		--boot smp $(BUILD)/check-smp/results.log $(BUILD)/check-smp/console.log $(SUITES_SMP)
+		--boot smp $(BUILD)/check-smp/results.log $(BUILD)/check-smp/console.log $(SUITES_SMP) \
+		> $(BUILD)/check/summary.txt; rc=$$?; cat $(BUILD)/check/summary.txt; exit $$rc
 
 run: initramfs
 	@scripts/run-l1.sh run $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/run
@@ -183,7 +211,7 @@ boot-count: initramfs
 
 clean:
 	rm -rf $(KOBJ) $(KOBJ_COCO) $(SELFTESTS) $(STAGE) $(BUILD)/check $(BUILD)/check-smp \
-		$(BUILD)/run $(BUILD)/*.cpio
+		$(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
 
 distclean:
 	rm -rf $(BUILD)

@@ -14,6 +14,8 @@ pkgs=(
 	dpkg xz-utils debian-archive-keyring dpkg-dev gpg
 	# test machine
 	qemu-system-x86 busybox-static cpio
+	# make patches and its check: git format-patch and git am, checkpatch.pl
+	git perl
 )
 
 missing=()

@@ -37,8 +37,9 @@ def tap(classes):
 def main():
     import test_summarize
     import test_fetch_kernel
+    import test_make_patches
     return tap((test_summarize.Counting, test_summarize.TwoBoots, test_summarize.Splats) +
-               test_fetch_kernel.CASES)
+               test_fetch_kernel.CASES + test_make_patches.CASES)
 
 
 if __name__ == '__main__':

@@ -116,11 +116,12 @@ int main(void)
 	printf("# guest touches %d MiB of private memory once, 4 KiB steps; "
 	       "best of %d runs each, modes interleaved\n",
 	       REGION >> 20, REPEATS);
-	for (m = 0; m < NR_MODES; m++)
-		printf("# %-14s %8lu NPT faults %10.1f ms  %4lu pages mapped at 2 MiB, "
-		       "%lu 2 MiB folios, %lu fallbacks\n",
-		       mode_name[m], best[m].faults, best[m].ns / 1e6,
+	for (m = 0; m < NR_MODES; m++) {
+		printf("# %-14s %8lu NPT faults %10.1f ms  ",
+		       mode_name[m], best[m].faults, best[m].ns / 1e6);
+		printf("%4lu pages mapped at 2 MiB, %lu 2 MiB folios, %lu fallbacks\n",
 		       best[m].pages_2m, best[m].huge, best[m].fallbacks);
+	}
 	printf("# ratio NPT faults 4 KiB / 2 MiB backing:  %.1f\n",
 	       (double)best[SMALL].faults / (best[HUGE].faults ?: 1));
 	printf("# ratio time 4 KiB / 2 MiB backing:        %.2f\n",
