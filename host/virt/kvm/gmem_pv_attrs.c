@@ -32,6 +32,7 @@
 #include <linux/uaccess.h>
 
 #include "gmem_pv.h"
+#include "gmem_pv_trace.h"
 
 /*
  * Module-wide, as upstream's in-place conversion series does it: per-VM and
@@ -673,7 +674,7 @@ static long gmem_pv_set_attributes(struct file *file,
 
 	r = gmem_pv_check_attributes(inode, &attrs);
 	if (r)
-		return r;
+		goto out;
 
 	/*
 	 * Once the VMM made the guest the owner of its contents, only the
@@ -681,14 +682,17 @@ static long gmem_pv_set_attributes(struct file *file,
 	 * shares a page has it zeroed, and cannot ask to keep it.
 	 */
 	if (!attrs.attributes && kvm_arch_gmem_pv_guest_owned(kvm)) {
+		r = -EPERM;
 		if (attrs.flags & KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE)
-			return -EPERM;
+			goto out;
 		attrs.flags |= KVM_SET_MEMORY_ATTRIBUTES2_ZERO;
 	}
 
 	r = gmem_pv_convert(kvm, inode, attrs.offset >> PAGE_SHIFT,
 			    (attrs.offset + attrs.size) >> PAGE_SHIFT,
 			    attrs.attributes, attrs.flags, -1, &err_index, NULL);
+out:
+	gmem_pv_trace_set_attributes(inode, &attrs, r, err_index);
 	if ((r == -EAGAIN || r == -ENOMEM) &&
 	    put_user((u64)err_index << PAGE_SHIFT, &uattrs->error_offset))
 		return -EFAULT;

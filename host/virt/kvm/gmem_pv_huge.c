@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/folio_batch.h>
+#include <trace/events/kvm_gmem_pv.h>
 
 #include "gmem_pv.h"
 
@@ -207,6 +208,7 @@ int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
 			   pgoff_t index)
 {
 	struct gmem_pv_inode *pv = kvm_gmem_pv_inode(inode);
+	gfn_t gfn = slot->base_gfn + index - slot->gmem.pgoff;
 	unsigned long hint;
 
 	if (!pv->huge || folio_order(folio) != PMD_ORDER)
@@ -222,12 +224,16 @@ int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
 
 	if (!gmem_pv_huge_uniform(pv, folio->index)) {
 		kvm_gmem_pv_stat_inc(&kvm->stat.generic.gmem_pv_mixed_limited_faults);
+		trace_kvm_gmem_pv_level_limited(gfn, PG_LEVEL_2M, PG_LEVEL_4K,
+						KVM_GMEM_PV_LIMIT_MIXED);
 		return 0;
 	}
 
 	hint = gmem_pv_huge_hint(pv, folio->index);
 	if (hint == KVM_MAP_GPA_RANGE_PAGE_SZ_4K) {
 		kvm_gmem_pv_stat_inc(&kvm->stat.generic.gmem_pv_hint_limited_faults);
+		trace_kvm_gmem_pv_level_limited(gfn, PG_LEVEL_2M, PG_LEVEL_4K,
+						KVM_GMEM_PV_LIMIT_HINT);
 		return 0;
 	}
 	/* No 1 GiB folios: a 1 GiB hint maps at 2 MiB. */

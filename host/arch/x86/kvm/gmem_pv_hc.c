@@ -316,6 +316,12 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 	trace_kvm_gmem_pv_map_gpa_range(vcpu->vcpu_id, gpa + (first << PAGE_SHIFT),
 					done - first, npages - done, attrs, ret,
 					ktime_get_ns() - t0);
+	trace_kvm_gmem_pv_conversion_refused(KVM_GMEM_PV_TRACE_BY_HYPERCALL,
+					     vcpu->vcpu_id, gpa + (done << PAGE_SHIFT),
+					     (npages - done) << PAGE_SHIFT, attrs, ret,
+					     (ret == -KVM_GMEM_PV_EAGAIN ||
+					      ret == -KVM_GMEM_PV_ENOMEM) ?
+					     gpa + (done << PAGE_SHIFT) : 0);
 
 	if (ret)
 		kvm_gmem_pv_stat_inc(&kvm->stat.gmem_pv_hc_errors);

@@ -6,6 +6,7 @@
 #define __ARCH_X86_KVM_GMEM_PV_MMU_H
 
 #include <linux/kvm_host.h>
+#include <trace/events/kvm_gmem_pv.h>
 
 #include "mmu/mmu_internal.h"
 
@@ -21,7 +22,7 @@
  * the memslot maps 2 MiB-aligned guest_memfd ranges to 2 MiB guest frames
  * (a conversion invalidates the 2 MiB-aligned cover, in file offsets, of
  * what it converts), and never at 1 GiB.  Other memslots and VMs:
- * @max_level.
+ * @max_level.  What it limits is traced (kvm_gmem_pv_level_limited).
  */
 static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
 					       const struct kvm_memory_slot *slot,
@@ -33,15 +34,26 @@ static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
 		return max_level;
 
 	if ((slot->base_gfn ^ slot->gmem.pgoff) &
-	    (KVM_PAGES_PER_HPAGE(PG_LEVEL_2M) - 1))
+	    (KVM_PAGES_PER_HPAGE(PG_LEVEL_2M) - 1)) {
+		trace_kvm_gmem_pv_level_limited(gfn, max_level, PG_LEVEL_4K,
+						KVM_GMEM_PV_LIMIT_SPLIT_ALIGN);
 		return PG_LEVEL_4K;
+	}
 
 	if (!kvm_gmem_pv_shared_range_uniform(kvm, slot,
 					      gfn_round_for_level(gfn, PG_LEVEL_2M),
-					      KVM_PAGES_PER_HPAGE(PG_LEVEL_2M)))
+					      KVM_PAGES_PER_HPAGE(PG_LEVEL_2M))) {
+		trace_kvm_gmem_pv_level_limited(gfn, max_level, PG_LEVEL_4K,
+						KVM_GMEM_PV_LIMIT_SPLIT_MIXED);
 		return PG_LEVEL_4K;
+	}
 
-	return min(max_level, PG_LEVEL_2M);
+	if (max_level > PG_LEVEL_2M) {
+		trace_kvm_gmem_pv_level_limited(gfn, max_level, PG_LEVEL_2M,
+						KVM_GMEM_PV_LIMIT_SPLIT_1G);
+		return PG_LEVEL_2M;
+	}
+	return max_level;
 }
 
 #endif /* __ARCH_X86_KVM_GMEM_PV_MMU_H */
