@@ -179,7 +179,7 @@ smp_conversion_load() {
 	grep -q 'GUEST-LOAD rebinds=40' "$log"
 	ok $? "40 virtio-rng rebinds (coherent rings shared and unshared)"
 	grep -q 'GUEST-LOAD exercise=ok' "$log"
-	ok $? "the driver's exerciser on both vCPUs: contents kept both ways"
+	ok $? "the driver's exerciser on both vCPUs: shared pages cleared, private contents kept"
 	s=$(field pages_unshared GUEST-GMEMPV)
 	[ -n "$s" ] && [ "$s" -ge 2048 ]
 	ok $? "guest converted back and forth (pages_unshared=${s:-none})"

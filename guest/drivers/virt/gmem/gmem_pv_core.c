@@ -20,9 +20,11 @@
  *    live in the .bss..decrypted and per-CPU decrypted sections, shared
  *    here before the kernel gives their addresses to KVM.
  *
- * Conversions preserve contents (the host's documented default), so the
- * order of the hypercall and the (empty) page table change does not matter.
- * See Documentation/virt/gmem-pv/guest.rst.
+ * The host preserves contents across a conversion, and nothing destroys a
+ * private page's plaintext as SEV or TDX hardware does, so every private
+ * page the kernel shares through set_memory_decrypted() is cleared first:
+ * no caller can publish stale private data (see gmem_pv_share_keep() for
+ * the one exception).  See Documentation/virt/gmem-pv/guest.rst.
  */
 
 #define pr_fmt(fmt) "gmem-pv: " fmt
@@ -234,13 +236,50 @@ static int gmem_pv_convert_va(unsigned long vaddr, unsigned long npages,
  * set_memory_decrypted()/encrypted() call this before they change the
  * page tables, which for gmem-pv change nothing: the conversion is the
  * whole job, and its failure stops the caller before it uses the pages.
+ *
+ * A page to be shared is cleared first, while it is still private.  The
+ * host keeps contents, and upstream callers were written for SEV and TDX,
+ * where sharing destroys them: dma-direct clears a buffer only after
+ * sharing it, the atomic pools and kvmclock's pages never, so without this
+ * each of them would show the host whatever the pages held (a VMM that
+ * asked for conversion exits reads them with the vCPU stopped).  Clearing
+ * in the guest, not asking the host to, holds with any host, one that
+ * services the hypercall in userspace included.  Nothing in the kernel
+ * relies on contents surviving set_memory_decrypted(), since on hardware
+ * they do not.
  */
 static int gmem_pv_enc_status_change_prepare(unsigned long vaddr, int npages,
 					     bool enc)
 {
 	if (WARN_ON_ONCE(npages < 0))
 		return -EINVAL;
+	if (!enc)
+		memset((void *)vaddr, 0, (size_t)npages << PAGE_SHIFT);
 	return gmem_pv_convert_va(vaddr, npages, enc);
+}
+
+/**
+ * gmem_pv_share_keep() - share pages and keep what they hold
+ * @addr:	page-aligned kernel address of the first page
+ * @npages:	number of pages
+ *
+ * set_memory_decrypted() clears what it shares; this shares @npages pages
+ * from @addr with their contents, for pages the guest filled for the host
+ * before sharing them.  The caller must know that nothing private is in
+ * them.  As after set_memory_decrypted(), pages whose conversion failed
+ * are in an unknown state and must not be freed.
+ *
+ * Context: where set_memory_decrypted() may be called; does not sleep.
+ * Return: 0, -ENODEV when the driver is off, -EINVAL for an unaligned
+ * address, or the host's error.
+ */
+int gmem_pv_share_keep(void *addr, unsigned long npages)
+{
+	if (!gmem_pv_active)
+		return -ENODEV;
+	if (!PAGE_ALIGNED(addr))
+		return -EINVAL;
+	return gmem_pv_convert_va((unsigned long)addr, npages, false);
 }
 
 static int gmem_pv_enc_status_change_finish(unsigned long vaddr, int npages,
