@@ -36,6 +36,7 @@
 #include <linux/kvm_para.h>
 #include <linux/mm.h>
 #include <linux/printk.h>
+#include <linux/sizes.h>
 #include <linux/string.h>
 #include <asm/coco.h>
 #include <asm/cpufeature.h>
@@ -58,6 +59,20 @@
 #define GMEM_PV_RETRY_US	100
 
 struct gmem_pv_stats gmem_pv_stats;
+
+/*
+ * The RAM ranges hinted at boot.  A range made private again gets the hint
+ * its enclosing region got then, not one its own size and alignment allow:
+ * the host maps a 2 MiB region at the smallest hint of its pages, so a
+ * 4 KiB hint for one page would keep the whole region at 4 KiB for good.
+ */
+#define GMEM_PV_MAX_HINTED	16
+
+static struct {
+	u64 start;
+	u64 end;
+} gmem_pv_hinted[GMEM_PV_MAX_HINTED] __ro_after_init;
+static unsigned int gmem_pv_nr_hinted __ro_after_init;
 
 static bool gmem_pv_active __ro_after_init;
 
@@ -178,6 +193,30 @@ static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	return err;
 }
 
+/*
+ * The hint for @chunk on its way back to private: the one its 1 GiB or
+ * 2 MiB region got at boot (the largest region around all of @chunk that
+ * lies within one hinted RAM range), else the chunk's own.
+ */
+static unsigned int gmem_pv_region_hint(const struct gmem_pv_chunk *chunk)
+{
+	u64 start = chunk->gpa, end = chunk->gpa + chunk->npages * PAGE_SIZE;
+	unsigned int i;
+
+	for (i = 0; i < gmem_pv_nr_hinted; i++) {
+		u64 rs = gmem_pv_hinted[i].start, re = gmem_pv_hinted[i].end;
+
+		if (start < rs || end > re)
+			continue;
+		if (ALIGN_DOWN(start, SZ_1G) >= rs && ALIGN(end, SZ_1G) <= re)
+			return KVM_MAP_GPA_RANGE_PAGE_SZ_1G;
+		if (ALIGN_DOWN(start, SZ_2M) >= rs && ALIGN(end, SZ_2M) <= re)
+			return max(chunk->hint, KVM_MAP_GPA_RANGE_PAGE_SZ_2M);
+		break;
+	}
+	return chunk->hint;
+}
+
 /* Convert the physically contiguous range [@pa, @pa + @npages pages). */
 static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 				bool hint_only)
@@ -191,6 +230,8 @@ static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 					 &chunk);
 		if (err)
 			return err;
+		if (private)
+			chunk.hint = gmem_pv_region_hint(&chunk);
 		err = gmem_pv_convert_chunk(&chunk, private, hint_only);
 		if (err)
 			return err;
@@ -347,6 +388,10 @@ static void __init gmem_pv_hint_ram(void)
 			continue;
 		}
 		hinted += end - start;
+		if (gmem_pv_nr_hinted < GMEM_PV_MAX_HINTED) {
+			gmem_pv_hinted[gmem_pv_nr_hinted].start = start;
+			gmem_pv_hinted[gmem_pv_nr_hinted++].end = end;
+		}
 	}
 	pr_info("hinted %llu MiB of private RAM for large mappings\n",
 		hinted >> 20);
