@@ -434,9 +434,9 @@ void mem_stats(void)
  * except one it shares with its contents on purpose (the control).  Each
  * range is scanned when KVM reports it shared (the vCPU is stopped, so a
  * guest that clears only after sharing is caught) and every shared page
- * again when the VMM exits.  Each page with a hit is logged.
+ * again when the VMM exits.  Each run of pages with a hit is logged.
  */
-static uint64_t canary_scanned[2], canary_hits[2];
+static uint64_t canary_scanned[2], canary_hits[2], canary_lines[2];
 
 static int canary_when(const char *when)
 {
@@ -451,22 +451,35 @@ void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when)
 
 	if (!vm.canary || !vm.protected)
 		return;
-	for (off = 0; off < len; off += PAGE_SIZE) {
+	uint64_t run_start = 0, run_pages = 0, run_words = 0;
+
+	for (off = 0; off <= len; off += PAGE_SIZE) {
 		unsigned int i, n = 0;
 
-		if (gm_read(gpa + off, page, PAGE_SIZE, &bad)) {
+		if (off < len && gm_read(gpa + off, page, PAGE_SIZE, &bad)) {
 			vmm_log("CANARY %s: GPA %#llx unreadable", when,
 				(unsigned long long)(gpa + off));
+		} else if (off < len) {
+			__atomic_add_fetch(&canary_scanned[w], 1, __ATOMIC_RELAXED);
+			for (i = 0; i < PAGE_SIZE / 8; i++)
+				n += page[i] == vm.canary;
+		}
+		if (n) {
+			if (!run_pages)
+				run_start = gpa + off;
+			run_pages++;
+			run_words += n;
+			__atomic_add_fetch(&canary_hits[w], 1, __ATOMIC_RELAXED);
 			continue;
 		}
-		__atomic_add_fetch(&canary_scanned[w], 1, __ATOMIC_RELAXED);
-		for (i = 0; i < PAGE_SIZE / 8; i++)
-			n += page[i] == vm.canary;
-		if (!n)
-			continue;
-		if (__atomic_add_fetch(&canary_hits[w], 1, __ATOMIC_RELAXED) <= 32)
-			vmm_log("CANARY-HIT %s gpa=%#llx words=%u", when,
-				(unsigned long long)(gpa + off), n);
+		/* One line per run of pages with hits, 64 lines at most. */
+		if (run_pages &&
+		    __atomic_add_fetch(&canary_lines[w], 1, __ATOMIC_RELAXED) <= 64)
+			vmm_log("CANARY-HIT %s gpa=%#llx pages=%llu words=%llu", when,
+				(unsigned long long)run_start,
+				(unsigned long long)run_pages,
+				(unsigned long long)run_words);
+		run_pages = run_words = 0;
 	}
 }
 
