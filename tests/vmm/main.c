@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include <linux/kvm.h>
+#include <linux/kvm_gmem_pv_para.h>
 
 #include "vmm.h"
 
@@ -92,8 +93,11 @@ void vmm_exit(int status, const char *why)
 			pause();
 	vmm_log("%s: exit status %d after %.2f s", why, status, now() - vm.start);
 	blk_report();
-	if (vm.vm_fd > 0)
+	if (vm.vm_fd > 0) {
+		mem_canary_report();
+		mem_fail_share_report();
 		mem_stats();
+	}
 	vcpu_stats();
 	_exit(status);
 }
@@ -125,6 +129,8 @@ static void port_io(uint16_t port, bool write, uint8_t *data, int size)
 			vmm_log("BOOT userspace_secs=%.2f", now() - vm.start);
 		else if (data[0] == EVENT_PROBE)
 			mem_probe();
+		else if (data[0] == EVENT_STATS)
+			mem_stats();
 		break;
 	case 0x64:			/* i8042: pulse reset line */
 		if (data[0] == 0xfe)
@@ -183,6 +189,29 @@ static void sigusr1(int sig)
 {
 }
 
+/*
+ * KVM_HC_MAP_GPA_RANGE.  With the in-kernel service and --canary, an
+ * informational exit after a conversion: a range just shared is scanned
+ * for the canary with the vCPU stopped, before the guest can touch it.
+ * With --fail-share, the VMM services the call itself (upstream's path).
+ */
+static void hypercall_exit(struct kvm_run *run)
+{
+	uint64_t gpa = run->hypercall.args[0], npages = run->hypercall.args[1];
+	uint64_t attrs = run->hypercall.args[2];
+
+	if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE) {
+		vmm_log("unexpected hypercall %llu", (unsigned long long)run->hypercall.nr);
+		vmm_exit(VMM_EXIT_ERROR, "unhandled hypercall");
+	}
+	if (run->hypercall.flags & KVM_EXIT_HYPERCALL_GMEM_PV_CONVERTED) {
+		if (!(attrs & KVM_MAP_GPA_RANGE_ENCRYPTED))
+			mem_canary_scan(gpa, npages * 4096, "share");
+		return;
+	}
+	run->hypercall.ret = mem_map_gpa_range(gpa, npages, attrs);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -221,6 +250,9 @@ static void *vcpu_thread(void *arg)
 		case KVM_EXIT_SYSTEM_EVENT:
 			vmm_exit(VMM_EXIT_RESET, "guest system event");
 		case KVM_EXIT_HLT:
+			break;
+		case KVM_EXIT_HYPERCALL:
+			hypercall_exit(run);
 			break;
 		case KVM_EXIT_MEMORY_FAULT:
 			vmm_log("vCPU %d: memory fault at GPA %#llx size %#llx flags %#llx",
@@ -293,11 +325,26 @@ static void create_vm(void)
 static void enable_gmem_pv(void)
 {
 	uint64_t want = KVM_GMEM_PV_HC_ENABLE |
-			(vm.debug_stack ? 0 : KVM_GMEM_PV_HC_GUEST_OWNED);
+			(vm.debug_stack ? 0 : KVM_GMEM_PV_HC_GUEST_OWNED) |
+			(vm.canary ? KVM_GMEM_PV_HC_EXIT_ON_CONVERSION : 0);
 	struct kvm_enable_cap cap = {
 		.cap = KVM_CAP_GMEM_PV_MAP_GPA_RANGE,
 		.args[0] = want,
 	};
+
+	/*
+	 * --fail-share: upstream's path, KVM_EXIT_HYPERCALL, and the VMM's
+	 * own conversions, so that it can make one fail.
+	 */
+	if (vm.fail_share) {
+		cap.cap = KVM_CAP_EXIT_HYPERCALL;
+		cap.args[0] = 1ULL << KVM_HC_MAP_GPA_RANGE;
+		if (ioctl(vm.vm_fd, KVM_ENABLE_CAP, &cap))
+			die("KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL): %m");
+		vmm_log("conversions serviced by the VMM; one-page share %d fails",
+			vm.fail_share);
+		return;
+	}
 
 	if ((kvm_cap(vm.vm_fd, KVM_CAP_GMEM_PV_MAP_GPA_RANGE) & want) != want)
 		die("KVM_CAP_GMEM_PV_MAP_GPA_RANGE: flags %#llx not available",
@@ -330,7 +377,7 @@ static void usage(void)
 		"                [-d DISK] [--unprotected] [--device-fault=exit|reset]\n"
 		"                [-t SECONDS] [--no-rng] [--huge-pages=all|hinted|off]\n"
 		"                [--no-huge-pages] [--debug-stack]\n"
-		"                [--debug-shared]\n"
+		"                [--debug-shared] [--canary=HEX] [--fail-share=N]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
 		EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_DEVICE_FAULT, VMM_EXIT_ERROR,
@@ -355,6 +402,8 @@ int main(int argc, char **argv)
 		{ "debug-shared", no_argument, NULL, 'S' },
 		{ "huge-pages", optional_argument, NULL, 'P' },
 		{ "no-huge-pages", no_argument, NULL, 'N' },
+		{ "canary", required_argument, NULL, 'C' },
+		{ "fail-share", required_argument, NULL, 'F' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -413,6 +462,16 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			vm.huge = HUGE_OFF;
+			break;
+		case 'C':
+			vm.canary = strtoull(optarg, NULL, 16);
+			if (!vm.canary)
+				usage();
+			break;
+		case 'F':
+			vm.fail_share = atoi(optarg);
+			if (vm.fail_share < 1)
+				usage();
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include <linux/kvm.h>
+#include <linux/kvm_gmem_pv_para.h>
 
 #include "vmm.h"
 
@@ -425,4 +426,151 @@ void mem_stats(void)
 	};
 
 	print_stats(vm.vm_fd, "STATS", want, 4);
+}
+
+/*
+ * --canary: the stale-data scan.  The guest fills and frees memory with
+ * the canary word early in boot; no page it shares afterwards may hold it,
+ * except one it shares with its contents on purpose (the control).  Each
+ * range is scanned when KVM reports it shared (the vCPU is stopped, so a
+ * guest that clears only after sharing is caught) and every shared page
+ * again when the VMM exits.  Each run of pages with a hit is logged.
+ */
+static uint64_t canary_scanned[2], canary_hits[2], canary_lines[2];
+
+static int canary_when(const char *when)
+{
+	return strcmp(when, "share") ? 1 : 0;
+}
+
+void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when)
+{
+	static __thread uint64_t page[PAGE_SIZE / 8];
+	int w = canary_when(when);
+	uint64_t off, bad;
+
+	if (!vm.canary || !vm.protected)
+		return;
+	uint64_t run_start = 0, run_pages = 0, run_words = 0;
+
+	for (off = 0; off <= len; off += PAGE_SIZE) {
+		unsigned int i, n = 0;
+
+		if (off < len && gm_read(gpa + off, page, PAGE_SIZE, &bad)) {
+			vmm_log("CANARY %s: GPA %#llx unreadable", when,
+				(unsigned long long)(gpa + off));
+		} else if (off < len) {
+			__atomic_add_fetch(&canary_scanned[w], 1, __ATOMIC_RELAXED);
+			for (i = 0; i < PAGE_SIZE / 8; i++)
+				n += page[i] == vm.canary;
+		}
+		if (n) {
+			if (!run_pages)
+				run_start = gpa + off;
+			run_pages++;
+			run_words += n;
+			__atomic_add_fetch(&canary_hits[w], 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		/* One line per run of pages with hits, 64 lines at most. */
+		if (run_pages &&
+		    __atomic_add_fetch(&canary_lines[w], 1, __ATOMIC_RELAXED) <= 64)
+			vmm_log("CANARY-HIT %s gpa=%#llx pages=%llu words=%llu", when,
+				(unsigned long long)run_start,
+				(unsigned long long)run_pages,
+				(unsigned long long)run_words);
+		run_pages = run_words = 0;
+	}
+}
+
+static void canary_scan_extent(struct kvm_memory_attribute_extent *e)
+{
+	if (!(e->attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+		mem_canary_scan(e->offset, e->size, "exit");
+}
+
+void mem_canary_report(void)
+{
+	if (!vm.canary || !vm.protected)
+		return;
+	walk_extents(canary_scan_extent);
+	vmm_log("CANARY-RESULT canary=%#llx share_scanned=%llu share_hits=%llu exit_scanned=%llu exit_hits=%llu",
+		(unsigned long long)vm.canary,
+		(unsigned long long)canary_scanned[0],
+		(unsigned long long)canary_hits[0],
+		(unsigned long long)canary_scanned[1],
+		(unsigned long long)canary_hits[1]);
+}
+
+/*
+ * --fail-share=N: KVM_HC_MAP_GPA_RANGE serviced here, upstream style (the
+ * hint is not used).  The Nth one-page private->shared request is carried
+ * out and then reported failed, the worst a host can do: the guest is told
+ * the page is not shared while it is.  The page is copied then, and
+ * compared when the VMM exits: a guest that freed it and used it again
+ * changed it.
+ */
+static uint64_t failed_gpa = -1ULL;
+static uint8_t failed_copy[PAGE_SIZE];
+static int one_page_shares;
+
+long mem_map_gpa_range(uint64_t gpa, uint64_t npages, uint64_t attrs)
+{
+	bool private = attrs & KVM_MAP_GPA_RANGE_ENCRYPTED;
+	struct kvm_memory_attributes2 a = {
+		.offset = gpa,
+		.size = npages * PAGE_SIZE,
+		.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+		.flags = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+	};
+	uint64_t bad;
+	int n = 0;
+
+	if ((gpa & (PAGE_SIZE - 1)) || !npages || gpa >= vm.mem_size ||
+	    npages > (vm.mem_size - gpa) / PAGE_SIZE ||
+	    (attrs & ~KVM_GMEM_PV_HC_VALID_ATTRS))
+		return -KVM_EINVAL;
+	if (!private && npages == 1)
+		n = __atomic_add_fetch(&one_page_shares, 1, __ATOMIC_SEQ_CST);
+	if (!private && npages == 1)
+		vmm_log("one-page share %d: GPA %#llx", n, (unsigned long long)gpa);
+	if (ioctl(vm.gmem_fd, KVM_SET_MEMORY_ATTRIBUTES2, &a))
+		return errno == EAGAIN ? -KVM_GMEM_PV_EAGAIN :
+		       errno == ENOMEM ? -KVM_GMEM_PV_ENOMEM : -KVM_EINVAL;
+	if (n && n == vm.fail_share) {
+		if (gm_read(gpa, failed_copy, PAGE_SIZE, &bad))
+			return -KVM_EINVAL;
+		failed_gpa = gpa;
+		vmm_log("FAIL-SHARE gpa=%#llx: shared, reported as failed",
+			(unsigned long long)gpa);
+		return -KVM_EINVAL;
+	}
+	return 0;
+}
+
+void mem_fail_share_report(void)
+{
+	uint8_t now_page[PAGE_SIZE];
+	uint64_t bad;
+
+	if (!vm.fail_share)
+		return;
+	if (failed_gpa == -1ULL) {
+		vmm_log("FAIL-SHARE-RESULT none (only %d one-page shares)",
+			one_page_shares);
+		return;
+	}
+	if (page_is_private(failed_gpa)) {
+		vmm_log("FAIL-SHARE-RESULT gpa=%#llx state=private",
+			(unsigned long long)failed_gpa);
+		return;
+	}
+	if (gm_read(failed_gpa, now_page, PAGE_SIZE, &bad)) {
+		vmm_log("FAIL-SHARE-RESULT gpa=%#llx state=unreadable",
+			(unsigned long long)failed_gpa);
+		return;
+	}
+	vmm_log("FAIL-SHARE-RESULT gpa=%#llx state=shared changed=%s",
+		(unsigned long long)failed_gpa,
+		memcmp(now_page, failed_copy, PAGE_SIZE) ? "yes" : "no");
 }

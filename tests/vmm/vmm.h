@@ -29,6 +29,7 @@
 #define EVENT_PORT		0x502	/* write EVENT_*: milestones, probe */
 #define EVENT_USERSPACE		1	/* init is running */
 #define EVENT_PROBE		2	/* run the private-page probe now */
+#define EVENT_STATS		3	/* print the VM's KVM stats now */
 
 /* Guest physical layout. */
 #define GDT_ADDR		0x500
@@ -85,6 +86,8 @@ struct vm {
 	bool debug_stack;	/* on timeout: share RAM, print the stack */
 	bool debug_shared;	/* leave RAM shared (debugging) */
 	enum huge_mode huge;	/* 2 MiB guest_memfd folios: where? */
+	uint64_t canary;	/* --canary: word to look for in shared pages */
+	int fail_share;		/* --fail-share=N: the VMM converts, fails Nth */
 };
 
 extern struct vm vm;
@@ -105,6 +108,10 @@ int gm_write(uint64_t gpa, const void *buf, size_t len, uint64_t *bad_gpa);
 uint64_t mem_shared_pages(void);
 void mem_probe(void);
 void mem_stats(void);
+void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when);
+void mem_canary_report(void);
+long mem_map_gpa_range(uint64_t gpa, uint64_t npages, uint64_t attrs);
+void mem_fail_share_report(void);
 void print_stats(int obj_fd, const char *prefix, const char *const *want,
 		 int nr_want);
 

@@ -36,6 +36,7 @@ unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 				 unsigned long idx, unsigned long nr);
 
 int gmem_pv_hc_errno(long ret);
+int gmem_pv_share_keep(void *addr, unsigned long npages);
 
 /**
  * struct gmem_pv_stats - what the driver did, for debugfs

@@ -20,9 +20,11 @@
  *    live in the .bss..decrypted and per-CPU decrypted sections, shared
  *    here before the kernel gives their addresses to KVM.
  *
- * Conversions preserve contents (the host's documented default), so the
- * order of the hypercall and the (empty) page table change does not matter.
- * See Documentation/virt/gmem-pv/guest.rst.
+ * The host preserves contents across a conversion, and nothing destroys a
+ * private page's plaintext as SEV or TDX hardware does, so every private
+ * page the kernel shares through set_memory_decrypted() is cleared first:
+ * no caller can publish stale private data (see gmem_pv_share_keep() for
+ * the one exception).  See Documentation/virt/gmem-pv/guest.rst.
  */
 
 #define pr_fmt(fmt) "gmem-pv: " fmt
@@ -34,6 +36,7 @@
 #include <linux/kvm_para.h>
 #include <linux/mm.h>
 #include <linux/printk.h>
+#include <linux/sizes.h>
 #include <linux/string.h>
 #include <asm/coco.h>
 #include <asm/cpufeature.h>
@@ -56,6 +59,20 @@
 #define GMEM_PV_RETRY_US	100
 
 struct gmem_pv_stats gmem_pv_stats;
+
+/*
+ * The RAM ranges hinted at boot.  A range made private again gets the hint
+ * its enclosing region got then, not one its own size and alignment allow:
+ * the host maps a 2 MiB region at the smallest hint of its pages, so a
+ * 4 KiB hint for one page would keep the whole region at 4 KiB for good.
+ */
+#define GMEM_PV_MAX_HINTED	16
+
+static struct {
+	u64 start;
+	u64 end;
+} gmem_pv_hinted[GMEM_PV_MAX_HINTED] __ro_after_init;
+static unsigned int gmem_pv_nr_hinted __ro_after_init;
 
 static bool gmem_pv_active __ro_after_init;
 
@@ -176,6 +193,30 @@ static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	return err;
 }
 
+/*
+ * The hint for @chunk on its way back to private: the one its 1 GiB or
+ * 2 MiB region got at boot (the largest region around all of @chunk that
+ * lies within one hinted RAM range), else the chunk's own.
+ */
+static unsigned int gmem_pv_region_hint(const struct gmem_pv_chunk *chunk)
+{
+	u64 start = chunk->gpa, end = chunk->gpa + chunk->npages * PAGE_SIZE;
+	unsigned int i;
+
+	for (i = 0; i < gmem_pv_nr_hinted; i++) {
+		u64 rs = gmem_pv_hinted[i].start, re = gmem_pv_hinted[i].end;
+
+		if (start < rs || end > re)
+			continue;
+		if (ALIGN_DOWN(start, SZ_1G) >= rs && ALIGN(end, SZ_1G) <= re)
+			return KVM_MAP_GPA_RANGE_PAGE_SZ_1G;
+		if (ALIGN_DOWN(start, SZ_2M) >= rs && ALIGN(end, SZ_2M) <= re)
+			return max(chunk->hint, KVM_MAP_GPA_RANGE_PAGE_SZ_2M);
+		break;
+	}
+	return chunk->hint;
+}
+
 /* Convert the physically contiguous range [@pa, @pa + @npages pages). */
 static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 				bool hint_only)
@@ -189,6 +230,8 @@ static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 					 &chunk);
 		if (err)
 			return err;
+		if (private)
+			chunk.hint = gmem_pv_region_hint(&chunk);
 		err = gmem_pv_convert_chunk(&chunk, private, hint_only);
 		if (err)
 			return err;
@@ -234,13 +277,50 @@ static int gmem_pv_convert_va(unsigned long vaddr, unsigned long npages,
  * set_memory_decrypted()/encrypted() call this before they change the
  * page tables, which for gmem-pv change nothing: the conversion is the
  * whole job, and its failure stops the caller before it uses the pages.
+ *
+ * A page to be shared is cleared first, while it is still private.  The
+ * host keeps contents, and upstream callers were written for SEV and TDX,
+ * where sharing destroys them: dma-direct clears a buffer only after
+ * sharing it, the atomic pools and kvmclock's pages never, so without this
+ * each of them would show the host whatever the pages held (a VMM that
+ * asked for conversion exits reads them with the vCPU stopped).  Clearing
+ * in the guest, not asking the host to, holds with any host, one that
+ * services the hypercall in userspace included.  Nothing in the kernel
+ * relies on contents surviving set_memory_decrypted(), since on hardware
+ * they do not.
  */
 static int gmem_pv_enc_status_change_prepare(unsigned long vaddr, int npages,
 					     bool enc)
 {
 	if (WARN_ON_ONCE(npages < 0))
 		return -EINVAL;
+	if (!enc)
+		memset((void *)vaddr, 0, (size_t)npages << PAGE_SHIFT);
 	return gmem_pv_convert_va(vaddr, npages, enc);
+}
+
+/**
+ * gmem_pv_share_keep() - share pages and keep what they hold
+ * @addr:	page-aligned kernel address of the first page
+ * @npages:	number of pages
+ *
+ * set_memory_decrypted() clears what it shares; this shares @npages pages
+ * from @addr with their contents, for pages the guest filled for the host
+ * before sharing them.  The caller must know that nothing private is in
+ * them.  As after set_memory_decrypted(), pages whose conversion failed
+ * are in an unknown state and must not be freed.
+ *
+ * Context: where set_memory_decrypted() may be called; does not sleep.
+ * Return: 0, -ENODEV when the driver is off, -EINVAL for an unaligned
+ * address, or the host's error.
+ */
+int gmem_pv_share_keep(void *addr, unsigned long npages)
+{
+	if (!gmem_pv_active)
+		return -ENODEV;
+	if (!PAGE_ALIGNED(addr))
+		return -EINVAL;
+	return gmem_pv_convert_va((unsigned long)addr, npages, false);
 }
 
 static int gmem_pv_enc_status_change_finish(unsigned long vaddr, int npages,
@@ -308,6 +388,10 @@ static void __init gmem_pv_hint_ram(void)
 			continue;
 		}
 		hinted += end - start;
+		if (gmem_pv_nr_hinted < GMEM_PV_MAX_HINTED) {
+			gmem_pv_hinted[gmem_pv_nr_hinted].start = start;
+			gmem_pv_hinted[gmem_pv_nr_hinted++].end = end;
+		}
 	}
 	pr_info("hinted %llu MiB of private RAM for large mappings\n",
 		hinted >> 20);
