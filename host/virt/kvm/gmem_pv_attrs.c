@@ -838,3 +838,7 @@ long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg)
 		return -ENOTTY;
 	}
 }
+
+#ifdef CONFIG_KVM_GMEM_PV_KUNIT_TEST
+#include "gmem_pv_attrs_test.c"
+#endif
