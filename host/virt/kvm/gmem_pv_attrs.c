@@ -481,13 +481,18 @@ static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 		kvm_gmem_pv_stat_add(&stat->gmem_pv_pages_to_shared, npages);
 }
 
-/* Hints are advisory: one that cannot be stored is dropped. */
+/*
+ * Hints are advisory: one that cannot be stored is dropped.  A guest hints
+ * the same size for the same memory with every conversion: that needs no
+ * store (and no node allocated for one).
+ */
 static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
 			       pgoff_t end, int hint)
 {
-	if (hint >= 0)
-		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
-			      end, hint);
+	struct maple_tree *hints = &kvm_gmem_pv_inode(inode)->hints;
+
+	if (hint >= 0 && !gmem_pv_range_is(hints, start, end, hint))
+		gmem_pv_store(inode, hints, start, end, hint);
 }
 
 /*
