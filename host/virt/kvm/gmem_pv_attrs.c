@@ -435,6 +435,15 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 static void gmem_pv_unmap_folios(struct inode *inode, pgoff_t start,
 				 pgoff_t end)
 {
+	/*
+	 * Nothing maps the file (split files never are): no i_mmap walk.  A
+	 * VMA that mmap() adds meanwhile has no PTE until a fault, and host
+	 * faults wait for the invalidate lock, or hold a reference that
+	 * gmem_pv_check_unreferenced() sees.
+	 */
+	if (!mapping_mapped(inode->i_mapping))
+		return;
+
 	if (gmem_pv_huge(inode)) {
 		start = round_down(start, 1UL << PMD_ORDER);
 		end = round_up(end, 1UL << PMD_ORDER);
