@@ -350,6 +350,13 @@ bool kvm_gmem_pv_shared_range_uniform(struct kvm *kvm,
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
 
 /*
+ * The most pages one guest request converts at once in a file of 4 KiB
+ * folios (16 MiB): each may be a folio to check for references, and the
+ * request restarts between steps for a signal.
+ */
+#define GMEM_PV_SMALL_STEP	4096
+
+/*
  * Store @value for [@start, @end) in @mt, widened over equal neighbours so
  * that the tree keeps one entry per run of equal values.  Either the whole
  * range is stored or, on -ENOMEM, nothing.
@@ -718,7 +725,8 @@ out:
  * @kvm:	the VM, with kvm->srcu held; guest_memfd must own its state
  * @gfn:	first frame
  * @npages:	in: frames wanted; out: frames the call covered, at most up to
- *		the end of @gfn's memslot
+ *		the end of @gfn's memslot, and at most GMEM_PV_SMALL_STEP in
+ *		a file of 4 KiB folios
  * @private:	convert to private (else shared)
  * @hint:	the guest's mapping-size hint (KVM_MAP_GPA_RANGE_PAGE_SZ_*) to
  *		record for the frames
@@ -753,6 +761,8 @@ int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
 	}
 
 	*npages = min(*npages, slot->base_gfn + slot->npages - gfn);
+	if (!gmem_pv_huge(file_inode(file)))
+		*npages = min_t(u64, *npages, GMEM_PV_SMALL_STEP);
 	index = gfn - slot->base_gfn + slot->gmem.pgoff;
 	r = gmem_pv_convert(kvm, file_inode(file), index, index + *npages,
 			    private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, 0, hint,
