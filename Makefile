@@ -49,7 +49,8 @@ KVM_TESTS	:= $(sort $(shell awk '!/^\#/ && $$3 ~ /^kvm\// { sub(/^kvm\//, "", $$
 			$(SUITES) $(SUITES_SMP)))
 # Benchmarks (not tests): `make bench` runs them in L1 and prints ratios.
 KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
-		   gmem_pv/gmem_fault_bench
+		   gmem_pv/gmem_fault_bench gmem_pv/gmem_frag_bench \
+		   gmem_pv/gmem_scale_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
 	kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help

@@ -350,6 +350,13 @@ bool kvm_gmem_pv_shared_range_uniform(struct kvm *kvm,
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
 
 /*
+ * The most pages one guest request converts at once in a file of 4 KiB
+ * folios (16 MiB): each may be a folio to check for references, and the
+ * request restarts between steps for a signal.
+ */
+#define GMEM_PV_SMALL_STEP	4096
+
+/*
  * Store @value for [@start, @end) in @mt, widened over equal neighbours so
  * that the tree keeps one entry per run of equal values.  Either the whole
  * range is stored or, on -ENOMEM, nothing.
@@ -435,6 +442,15 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 static void gmem_pv_unmap_folios(struct inode *inode, pgoff_t start,
 				 pgoff_t end)
 {
+	/*
+	 * Nothing maps the file (split files never are): no i_mmap walk.  A
+	 * VMA that mmap() adds meanwhile has no PTE until a fault, and host
+	 * faults wait for the invalidate lock, or hold a reference that
+	 * gmem_pv_check_unreferenced() sees.
+	 */
+	if (!mapping_mapped(inode->i_mapping))
+		return;
+
 	if (gmem_pv_huge(inode)) {
 		start = round_down(start, 1UL << PMD_ORDER);
 		end = round_up(end, 1UL << PMD_ORDER);
@@ -481,13 +497,18 @@ static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 		kvm_gmem_pv_stat_add(&stat->gmem_pv_pages_to_shared, npages);
 }
 
-/* Hints are advisory: one that cannot be stored is dropped. */
+/*
+ * Hints are advisory: one that cannot be stored is dropped.  A guest hints
+ * the same size for the same memory with every conversion: that needs no
+ * store (and no node allocated for one).
+ */
 static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
 			       pgoff_t end, int hint)
 {
-	if (hint >= 0)
-		gmem_pv_store(inode, &kvm_gmem_pv_inode(inode)->hints, start,
-			      end, hint);
+	struct maple_tree *hints = &kvm_gmem_pv_inode(inode)->hints;
+
+	if (hint >= 0 && !gmem_pv_range_is(hints, start, end, hint))
+		gmem_pv_store(inode, hints, start, end, hint);
 }
 
 /*
@@ -704,7 +725,8 @@ out:
  * @kvm:	the VM, with kvm->srcu held; guest_memfd must own its state
  * @gfn:	first frame
  * @npages:	in: frames wanted; out: frames the call covered, at most up to
- *		the end of @gfn's memslot
+ *		the end of @gfn's memslot, and at most GMEM_PV_SMALL_STEP in
+ *		a file of 4 KiB folios
  * @private:	convert to private (else shared)
  * @hint:	the guest's mapping-size hint (KVM_MAP_GPA_RANGE_PAGE_SZ_*) to
  *		record for the frames
@@ -739,6 +761,8 @@ int kvm_gmem_pv_convert_gfns(struct kvm *kvm, gfn_t gfn, u64 *npages,
 	}
 
 	*npages = min(*npages, slot->base_gfn + slot->npages - gfn);
+	if (!gmem_pv_huge(file_inode(file)))
+		*npages = min_t(u64, *npages, GMEM_PV_SMALL_STEP);
 	index = gfn - slot->base_gfn + slot->gmem.pgoff;
 	r = gmem_pv_convert(kvm, file_inode(file), index, index + *npages,
 			    private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, 0, hint,
@@ -838,3 +862,7 @@ long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg)
 		return -ENOTTY;
 	}
 }
+
+#ifdef CONFIG_KVM_GMEM_PV_KUNIT_TEST
+#include "gmem_pv_attrs_test.c"
+#endif

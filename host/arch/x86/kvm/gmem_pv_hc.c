@@ -21,6 +21,7 @@
 
 #include <linux/kvm_host.h>
 #include <linux/delay.h>
+#include <linux/sizes.h>
 #include <linux/sched/signal.h>
 
 #include "x86.h"
@@ -30,8 +31,15 @@
 #define CREATE_TRACE_POINTS
 #include <trace/events/kvm_gmem_pv.h>
 
-/* 16 MiB: long enough to amortise the locking, short enough to preempt. */
-#define GMEM_PV_HC_STEP		4096
+/*
+ * 1 GiB: a step costs its locking, the invalidation and the state's store
+ * once, plus what is there (folios to check, mappings to zap, with a
+ * reschedule point in each walk), so a large request in a file of 2 MiB
+ * folios is one step where it was 64 of 16 MiB.  A file of 4 KiB folios,
+ * which can have 512 times as many, converts at most 16 MiB per step
+ * (kvm_gmem_pv_convert_gfns()).  A signal waits for at most one step.
+ */
+#define GMEM_PV_HC_STEP		(SZ_1G >> PAGE_SHIFT)
 
 /*
  * KVM's own faults hold a page reference for a moment (another vCPU mapping
