@@ -162,6 +162,7 @@ static int __init gmem_pv_debugfs_init(void)
 		{ "pages_shared",	&gmem_pv_stats.pages_shared },
 		{ "pages_unshared",	&gmem_pv_stats.pages_unshared },
 		{ "failures",		&gmem_pv_stats.failures },
+		{ "retries",		&gmem_pv_stats.retries },
 		{ "hints",		&gmem_pv_stats.hints },
 		{ "hint_pages",		&gmem_pv_stats.hint_pages },
 	};
