@@ -6,7 +6,8 @@
 #
 #   e2e.sh protected_boot | disk_roundtrip | no_driver_fails_cleanly |
 #          private_probe | require_unprotected_panics |
-#          smp_conversion_load | demo
+#          smp_conversion_load | ram_outside_gmem_refused |
+#          pinned_ram_refused | demo
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -167,6 +168,34 @@ require_unprotected_panics() {
 	ok $? "the guest never reached userspace"
 }
 
+# The guest's RAM check: RAM the VMM left out of guest_memfd, or pinned so
+# that it cannot be made private, must stop the guest before userspace,
+# with the reason; it never runs on it.  The 2 MiB at 256 MiB, away from
+# the kernel (1 MiB) and the initrd (the top of RAM).
+TEST_GPA=0x10000000
+
+# refused NAME VMM-OPTION ERRNO WHY: the three checks of such a case
+refused() {
+	run_vmm "$1" --no-devices "$2" -a "gmemvm.test=boot"
+	[ $rc = 64 ]
+	ok $? "$1: the guest stops, VMM reports its reset, status 64 (got $rc)"
+	grep -q "gmem-pv: RAM \[0x[0-9a-f]*, 0x[0-9a-f]*) is not private: error $3 ($4)" "$log" &&
+		grep -q 'Kernel panic - not syncing: gmem-pv: [0-9]* KiB of RAM could not be made private: refusing to run on shared RAM' "$log"
+	ok $? "$1: the guest panics naming the range and why ($3, $4)"
+	! grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "$1: the guest never reached userspace"
+}
+
+ram_outside_gmem_refused() {
+	echo "1..3"
+	refused outside --outside-gmem=$TEST_GPA -14 "not backed by guest_memfd"
+}
+
+pinned_ram_refused() {
+	echo "1..3"
+	refused pinned --pin=$TEST_GPA -11 "pinned by the host"
+}
+
 smp_conversion_load() {
 	echo "1..8"
 	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
@@ -232,7 +261,7 @@ demo() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|demo)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|ram_outside_gmem_refused|pinned_ram_refused|demo)
 	"$1"
 	;;
 *)

@@ -85,7 +85,12 @@ struct vm {
 	bool debug_stack;	/* on timeout: share RAM, print the stack */
 	bool debug_shared;	/* leave RAM shared (debugging) */
 	enum huge_mode huge;	/* 2 MiB guest_memfd folios: where? */
+	uint64_t outside_gpa;	/* --outside-gmem: 2 MiB of RAM not in it */
+	uint64_t pin_gpa;	/* --pin: a page pinned, its 2 MiB shared */
+	int pin_pipe[2];	/* holds the pin */
 };
+
+#define TEST_RANGE_SIZE		0x200000ULL	/* --outside-gmem, --pin */
 
 extern struct vm vm;
 
