@@ -3,7 +3,8 @@
  * gmem-pv guest: debugfs counters and a conversion exerciser.
  *
  * /sys/kernel/debug/gmem_pv/ holds one number per file (see
- * Documentation/virt/gmem-pv/guest.rst).  "exercise" lets a test drive
+ * Documentation/virt/gmem-pv/guest.rst).  "exercise", with
+ * CONFIG_GMEM_PV_DEBUG only, lets a test drive
  * the same path dma_alloc_coherent() takes, set_memory_decrypted() and
  * set_memory_encrypted() on freshly allocated pages, from as many CPUs as
  * it likes, and checks that the contents survive each conversion.
@@ -175,7 +176,10 @@ static int __init gmem_pv_debugfs_init(void)
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
 		debugfs_create_file_unsafe(counters[i].name, 0444, dir,
 					   counters[i].counter, &gmem_pv_counter_fops);
-	debugfs_create_file("exercise", 0200, dir, NULL, &gmem_pv_exercise_fops);
+	/* A debugging aid that any root process can drive: opt-in. */
+	if (IS_ENABLED(CONFIG_GMEM_PV_DEBUG))
+		debugfs_create_file("exercise", 0200, dir, NULL,
+				    &gmem_pv_exercise_fops);
 	return 0;
 }
 late_initcall(gmem_pv_debugfs_init);
