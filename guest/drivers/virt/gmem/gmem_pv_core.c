@@ -386,8 +386,14 @@ static void __init gmem_pv_note_bad(u64 start, u64 end, int err)
 		gmem_pv_bad_ram[n - 1].end = end;
 		return;
 	}
-	if (n == GMEM_PV_MAX_BAD_RANGES)
-		n--;		/* the last slot stands for the rest */
+	/*
+	 * Full: the last slot grows over the rest (e820 is sorted), private
+	 * RAM between included, so that no refused range stays RAM.
+	 */
+	if (n == GMEM_PV_MAX_BAD_RANGES) {
+		gmem_pv_bad_ram[n - 1].end = end;
+		return;
+	}
 	gmem_pv_bad_ram[n] = (struct gmem_pv_ram_range){ start, end, err };
 	gmem_pv_nr_bad_ram = n + 1;
 }
