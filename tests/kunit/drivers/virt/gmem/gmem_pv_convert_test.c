@@ -75,6 +75,35 @@ static void fake_retry_wait(unsigned int tries)
 	h->waits++;
 }
 
+/*
+ * The suite drives the driver's real loop, which counts in the driver's
+ * debugfs counters; put them back as they were, so that what a test of a
+ * dormant driver (guest/dormant_in_l1) reads is the driver's own doing.
+ */
+static struct gmem_pv_stats saved_stats;
+
+static void copy_stats(struct gmem_pv_stats *to, struct gmem_pv_stats *from)
+{
+	atomic64_set(&to->hypercalls, atomic64_read(&from->hypercalls));
+	atomic64_set(&to->pages_shared, atomic64_read(&from->pages_shared));
+	atomic64_set(&to->pages_unshared, atomic64_read(&from->pages_unshared));
+	atomic64_set(&to->failures, atomic64_read(&from->failures));
+	atomic64_set(&to->retries, atomic64_read(&from->retries));
+	atomic64_set(&to->hints, atomic64_read(&from->hints));
+	atomic64_set(&to->hint_pages, atomic64_read(&from->hint_pages));
+}
+
+static int convert_suite_init(struct kunit_suite *suite)
+{
+	copy_stats(&saved_stats, &gmem_pv_stats);
+	return 0;
+}
+
+static void convert_suite_exit(struct kunit_suite *suite)
+{
+	copy_stats(&gmem_pv_stats, &saved_stats);
+}
+
 static int convert_test_init(struct kunit *test)
 {
 	struct fake_host *h = kunit_kzalloc(test, sizeof(*h), GFP_KERNEL);
@@ -360,6 +389,8 @@ static struct kunit_case gmem_pv_convert_cases[] = {
 
 static struct kunit_suite gmem_pv_convert_suite = {
 	.name = "gmem_pv_convert",
+	.suite_init = convert_suite_init,
+	.suite_exit = convert_suite_exit,
 	.init = convert_test_init,
 	.test_cases = gmem_pv_convert_cases,
 };
