@@ -26,8 +26,11 @@ err=$( (echo 1 > $d/exercise) 2>&1 )
 echo "$err" | grep -q "No such device"
 ok $? "exercise refuses with ENODEV (got: ${err:-success})"
 
-! dmesg | grep -q "gmem-pv: \|Memory Encryption Features active"
-ok $? "the driver logged nothing and no CC platform is active"
+# KUnit's gmem_pv_convert drives the driver's loop against a fake host at
+# boot, and the loop logs the errors it is fed: not the driver's doing.
+! dmesg | sed '/# Subtest: gmem_pv_convert/,/ok [0-9]* gmem_pv_convert/d' |
+	grep -q "gmem-pv: \|Memory Encryption Features active"
+ok $? "the driver logged nothing (outside KUnit's fake host) and no CC platform is active"
 
 ! dmesg | grep -q "system is using DMA bounce buffers"
 ok $? "DMA is not bounced"

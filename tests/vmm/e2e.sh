@@ -7,7 +7,8 @@
 #   e2e.sh protected_boot | disk_roundtrip | no_driver_fails_cleanly |
 #          private_probe | require_unprotected_panics |
 #          smp_conversion_load | share_no_stale | hint_after_free |
-#          fail_share_leaks | demo | boot_count
+#          fail_share_leaks | ram_outside_gmem_refused |
+#          pinned_ram_refused | demo | boot_count
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -32,6 +33,9 @@ run_vmm() {
 		dd if=/dev/zero of=/tmp/e2e-$name.disk bs=1M count=64 2>/dev/null
 		set -- -d /tmp/e2e-$name.disk "$@"
 	fi
+	# KUnit ran in L1; in the guest its stubbed conversions would be
+	# counted in the driver's debugfs counters the tests read.
+	set -- "$@" -a "kunit.enable=0"
 	echo "# gmem-vmm $*"
 	# The guest's console lines end in CR LF.
 	$V/gmem-vmm -k $V/bzImage -i $V/guest.cpio \
@@ -84,7 +88,7 @@ mapped2m() {
 }
 
 protected_boot() {
-	echo "1..7"
+	echo "1..8"
 	# --huge-pages=hinted: 2 MiB only where the guest hints it.
 	run_vmm boot --huge-pages=hinted -a "quiet gmemvm.test=boot"
 	ok $rc "protected guest exits with status 0"
@@ -100,6 +104,9 @@ protected_boot() {
 	gs=$(field shared_pages GUEST-GMEMPV)
 	[ -n "$gs" ] && [ "$gs" = "$s" ]
 	ok $? "shared exactly what the driver shared (guest ${gs:-?}, host $s)"
+	f=$(field failures GUEST-GMEMPV)
+	[ "$f" = 0 ]
+	ok $? "no conversion of the guest failed (failures=${f:-none})"
 	# The guest's boot-time hints, and the remap they cause of what it
 	# touched before, are all that can map it at 2 MiB here.  What it
 	# never touched is not mapped at all, so the share of what KVM mapped
@@ -166,6 +173,34 @@ require_unprotected_panics() {
 	ok $? "the guest panics naming gmem_pv=require and the missing feature"
 	! grep -q 'GUEST-USERSPACE' "$log"
 	ok $? "the guest never reached userspace"
+}
+
+# The guest's RAM check: RAM the VMM left out of guest_memfd, or pinned so
+# that it cannot be made private, must stop the guest before userspace,
+# with the reason; it never runs on it.  The 2 MiB at 256 MiB, away from
+# the kernel (1 MiB) and the initrd (the top of RAM).
+TEST_GPA=0x10000000
+
+# refused NAME VMM-OPTION ERRNO WHY: the three checks of such a case
+refused() {
+	run_vmm "$1" --no-devices "$2" -a "gmemvm.test=boot"
+	[ $rc = 64 ]
+	ok $? "$1: the guest stops, VMM reports its reset, status 64 (got $rc)"
+	grep -q "gmem-pv: RAM \[0x[0-9a-f]*, 0x[0-9a-f]*) is not private: error $3 ($4)" "$log" &&
+		grep -q 'Kernel panic - not syncing: gmem-pv: [0-9]* KiB of RAM could not be made private: refusing to run on shared RAM' "$log"
+	ok $? "$1: the guest panics naming the range and why ($3, $4)"
+	! grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "$1: the guest never reached userspace"
+}
+
+ram_outside_gmem_refused() {
+	echo "1..3"
+	refused outside --outside-gmem=$TEST_GPA -14 "not backed by guest_memfd"
+}
+
+pinned_ram_refused() {
+	echo "1..3"
+	refused pinned --pin=$TEST_GPA -11 "pinned by the host"
 }
 
 smp_conversion_load() {
@@ -376,7 +411,7 @@ boot_count() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|demo|boot_count)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count)
 	"$1"
 	;;
 *)

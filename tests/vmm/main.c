@@ -378,6 +378,7 @@ static void usage(void)
 		"                [-t SECONDS] [--no-rng] [--huge-pages=all|hinted|off]\n"
 		"                [--no-huge-pages] [--debug-stack]\n"
 		"                [--debug-shared] [--canary=HEX] [--fail-share=N]\n"
+		"                [--outside-gmem=GPA] [--pin=GPA]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
 		EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_DEVICE_FAULT, VMM_EXIT_ERROR,
@@ -404,6 +405,8 @@ int main(int argc, char **argv)
 		{ "no-huge-pages", no_argument, NULL, 'N' },
 		{ "canary", required_argument, NULL, 'C' },
 		{ "fail-share", required_argument, NULL, 'F' },
+		{ "outside-gmem", required_argument, NULL, 'O' },
+		{ "pin", required_argument, NULL, 'p' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -423,8 +426,19 @@ int main(int argc, char **argv)
 		case 'i':
 			initrd = optarg;
 			break;
-		case 'a':
-			append = optarg;
+		case 'a':	/* several -a: joined with spaces */
+			if (*append) {
+				static char joined[4096];
+				char tmp[4096];
+
+				if (snprintf(tmp, sizeof(tmp), "%s %s", append,
+					     optarg) >= (int)sizeof(tmp))
+					usage();
+				memcpy(joined, tmp, sizeof(joined));
+				append = joined;
+			} else {
+				append = optarg;
+			}
 			break;
 		case 'm':
 			mem_mib = strtoull(optarg, NULL, 0);
@@ -472,6 +486,12 @@ int main(int argc, char **argv)
 			vm.fail_share = atoi(optarg);
 			if (vm.fail_share < 1)
 				usage();
+			break;
+		case 'O':
+			vm.outside_gpa = strtoull(optarg, NULL, 0);
+			break;
+		case 'p':
+			vm.pin_gpa = strtoull(optarg, NULL, 0);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))

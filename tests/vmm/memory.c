@@ -6,6 +6,7 @@
  * through gm_read()/gm_write(), which turn the SIGBUS of a private page
  * into an error naming the GPA.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include <linux/kvm.h>
 #include <linux/kvm_gmem_pv_para.h>
@@ -103,6 +105,8 @@ int gm_write(uint64_t gpa, const void *buf, size_t len, uint64_t *bad_gpa)
 	return 0;
 }
 
+static void mem_init_outside(struct kvm_userspace_memory_region2 *gm);
+
 void mem_init(uint64_t size, bool protected)
 {
 	struct kvm_userspace_memory_region2 region = {
@@ -167,23 +171,101 @@ void mem_init(uint64_t size, bool protected)
 		die("mmap of guest RAM (%llu MiB): %m",
 		    (unsigned long long)(size >> 20));
 	region.userspace_addr = (uintptr_t)vm.mem;
+	if (protected && vm.outside_gpa)
+		return mem_init_outside(&region);
 	if (ioctl(vm.vm_fd, KVM_SET_USER_MEMORY_REGION2, &region))
 		die("KVM_SET_USER_MEMORY_REGION2: %m");
 }
 
-/* All RAM private, contents kept: done once, before the first KVM_RUN. */
-void mem_make_private(void)
+/*
+ * --outside-gmem=GPA (a test of the guest): the 2 MiB of RAM at GPA are
+ * anonymous memory in a memslot of their own, without guest_memfd, between
+ * two guest_memfd slots.  The e820 map still says RAM: a guest must find
+ * out, and refuse to run on it.
+ */
+static void mem_init_outside(struct kvm_userspace_memory_region2 *gm)
+{
+	uint64_t gpa = vm.outside_gpa, end = gpa + TEST_RANGE_SIZE;
+	struct kvm_userspace_memory_region2 r[3];
+	int i;
+
+	if (gpa & (TEST_RANGE_SIZE - 1) || !gpa || end >= vm.mem_size)
+		die("--outside-gmem=%#llx: not a 2 MiB-aligned GPA inside RAM",
+		    (unsigned long long)gpa);
+	if (mmap(vm.mem + gpa, TEST_RANGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die("mmap of the range outside guest_memfd: %m");
+	r[0] = *gm;
+	r[0].memory_size = gpa;
+	r[1] = (struct kvm_userspace_memory_region2){
+		.slot = 1, .guest_phys_addr = gpa, .memory_size = TEST_RANGE_SIZE,
+		.userspace_addr = (uintptr_t)(vm.mem + gpa),
+	};
+	r[2] = *gm;
+	r[2].slot = 2;
+	r[2].guest_phys_addr = end;
+	r[2].memory_size = vm.mem_size - end;
+	r[2].userspace_addr = (uintptr_t)(vm.mem + end);
+	r[2].guest_memfd_offset = end;
+	for (i = 0; i < 3; i++)
+		if (ioctl(vm.vm_fd, KVM_SET_USER_MEMORY_REGION2, &r[i]))
+			die("KVM_SET_USER_MEMORY_REGION2 (slot %d): %m", i);
+	vmm_log("RAM [%#llx, %#llx) is anonymous memory outside guest_memfd (--outside-gmem)",
+		(unsigned long long)gpa, (unsigned long long)end);
+}
+
+static void set_private(uint64_t off, uint64_t size)
 {
 	struct kvm_memory_attributes2 attr = {
-		.offset = 0,
-		.size = vm.mem_size,
+		.offset = off,
+		.size = size,
 		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
 		.flags = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
 	};
 
-	if (ioctl(vm.gmem_fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+	if (size && ioctl(vm.gmem_fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
 		die("KVM_SET_MEMORY_ATTRIBUTES2(private, PRESERVE): %m (error_offset %#llx)",
 		    (unsigned long long)attr.error_offset);
+}
+
+/*
+ * --pin=GPA (a test of the guest): the VMM holds a reference to the page
+ * at GPA, as vmsplice() into a pipe nobody reads takes it, for the whole
+ * run.  Its 2 MiB stay shared (a pin keeps the whole folio shared), and
+ * the guest's request to make them private gets EAGAIN.
+ */
+static void mem_pin(void)
+{
+	uint64_t gpa = vm.pin_gpa;
+	struct iovec iov = { .iov_base = vm.mem + gpa, .iov_len = PAGE_SIZE };
+
+	if (gpa & (TEST_RANGE_SIZE - 1) || !gpa ||
+	    gpa + TEST_RANGE_SIZE >= vm.mem_size)
+		die("--pin=%#llx: not a 2 MiB-aligned GPA inside RAM",
+		    (unsigned long long)gpa);
+	if (pipe(vm.pin_pipe))
+		die("pipe: %m");
+	if (vmsplice(vm.pin_pipe[1], &iov, 1, 0) != (ssize_t)PAGE_SIZE)
+		die("vmsplice of GPA %#llx: %m", (unsigned long long)gpa);
+	vmm_log("GPA %#llx pinned by the VMM, [%#llx, %#llx) left shared (--pin)",
+		(unsigned long long)gpa, (unsigned long long)gpa,
+		(unsigned long long)(gpa + TEST_RANGE_SIZE));
+}
+
+/*
+ * All RAM private, contents kept: done once, before the first KVM_RUN.
+ * With --pin, all but the pinned 2 MiB.
+ */
+void mem_make_private(void)
+{
+	if (!vm.pin_gpa) {
+		set_private(0, vm.mem_size);
+		return;
+	}
+	mem_pin();
+	set_private(0, vm.pin_gpa);
+	set_private(vm.pin_gpa + TEST_RANGE_SIZE,
+		    vm.mem_size - vm.pin_gpa - TEST_RANGE_SIZE);
 }
 
 /* Debugging only: all RAM shared again, contents kept. */

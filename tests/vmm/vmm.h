@@ -88,7 +88,12 @@ struct vm {
 	enum huge_mode huge;	/* 2 MiB guest_memfd folios: where? */
 	uint64_t canary;	/* --canary: word to look for in shared pages */
 	int fail_share;		/* --fail-share=N: the VMM converts, fails Nth */
+	uint64_t outside_gpa;	/* --outside-gmem: 2 MiB of RAM not in it */
+	uint64_t pin_gpa;	/* --pin: a page pinned, its 2 MiB shared */
+	int pin_pipe[2];	/* holds the pin */
 };
+
+#define TEST_RANGE_SIZE		0x200000ULL	/* --outside-gmem, --pin */
 
 extern struct vm vm;
 

@@ -44,6 +44,7 @@ int gmem_pv_share_keep(void *addr, unsigned long npages);
  * @pages_shared:	pages converted private to shared
  * @pages_unshared:	pages converted shared to private
  * @failures:		requests that ended in an error
+ * @retries:		waits before asking again after EAGAIN or ENOMEM
  * @hints:		hint-only requests (gmem_pv_hint_private())
  * @hint_pages:		pages covered by hint-only requests
  */
@@ -52,10 +53,35 @@ struct gmem_pv_stats {
 	atomic64_t pages_shared;
 	atomic64_t pages_unshared;
 	atomic64_t failures;
+	atomic64_t retries;
 	atomic64_t hints;
 	atomic64_t hint_pages;
 };
 
 extern struct gmem_pv_stats gmem_pv_stats;
+
+/**
+ * enum gmem_pv_mode - what gmem_pv= on the command line asks for
+ * @GMEM_PV_ON:		use protected memory if the host offers it
+ * @GMEM_PV_OFF:	do not, even if offered
+ * @GMEM_PV_REQUIRE:	use it, and panic if it is not offered
+ */
+enum gmem_pv_mode {
+	GMEM_PV_ON,
+	GMEM_PV_OFF,
+	GMEM_PV_REQUIRE,
+};
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Visible to gmem_pv_range_test.c only (VISIBLE_IF_KUNIT). */
+long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
+void gmem_pv_retry_wait(unsigned int tries);
+int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,
+			  bool hint_only, u64 *done);
+int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
+		       unsigned long npages, u64 *last_pfn);
+bool gmem_pv_decide(bool offered, enum gmem_pv_mode mode, bool encrypted,
+		    const char **why_off);
+#endif
 
 #endif /* __GMEM_PV_H */

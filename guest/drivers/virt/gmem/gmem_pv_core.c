@@ -34,16 +34,22 @@
 #include <linux/export.h>
 #include <linux/init.h>
 #include <linux/kvm_para.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/printk.h>
 #include <linux/sizes.h>
 #include <linux/string.h>
+#include <linux/timex.h>
+#include <kunit/static_stub.h>
+#include <kunit/visibility.h>
 #include <asm/coco.h>
 #include <asm/cpufeature.h>
 #include <asm/e820/api.h>
 #include <asm/gmem_pv.h>
+#include <asm/io.h>
 #include <asm/mem_encrypt.h>
 #include <asm/pgtable_types.h>
+#include <asm/tsc.h>
 #include <asm/x86_init.h>
 #include <linux/kvm_gmem_pv_para.h>
 
@@ -53,10 +59,13 @@
  * A host that finds a page it is asked to make private still referenced
  * (its own fault in flight on another vCPU, a VMM pin) answers EAGAIN, and
  * ENOMEM when it is short of memory.  Both are worth a few more tries; a
- * page that stays pinned is an error for the caller.
+ * page that stays pinned is an error for the caller.  The budget is per
+ * step of the range: a step that completes is progress and starts it over.
  */
 #define GMEM_PV_RETRIES		8
 #define GMEM_PV_RETRY_US	100
+/* The host converts in all-or-nothing steps of 16 MiB, in order. */
+#define GMEM_PV_STEP_PAGES	(SZ_16M >> PAGE_SHIFT)
 
 struct gmem_pv_stats gmem_pv_stats;
 
@@ -77,11 +86,7 @@ static unsigned int gmem_pv_nr_hinted __ro_after_init;
 static bool gmem_pv_active __ro_after_init;
 
 /* gmem_pv=on|off|require; CONFIG_GMEM_PV_REQUIRE makes require the default. */
-static enum {
-	GMEM_PV_ON,
-	GMEM_PV_OFF,
-	GMEM_PV_REQUIRE,
-} gmem_pv_mode __initdata =
+static enum gmem_pv_mode gmem_pv_mode __initdata =
 	IS_ENABLED(CONFIG_GMEM_PV_REQUIRE) ? GMEM_PV_REQUIRE : GMEM_PV_ON;
 
 static int __init gmem_pv_parse(char *arg)
@@ -101,7 +106,7 @@ static int __init gmem_pv_parse(char *arg)
 early_param("gmem_pv", gmem_pv_parse);
 
 /* Why the driver stayed off, for gmem_pv=require's panic. */
-static char *gmem_pv_why_off __initdata;
+static const char *gmem_pv_why_off;
 
 /**
  * gmem_pv_enabled() - is this guest a gmem-pv protected guest?
@@ -119,9 +124,12 @@ EXPORT_SYMBOL_GPL(gmem_pv_enabled);
  * (setup_arch()), so pick the vendor's instruction by hand rather than
  * let KVM emulate the other one through #UD.
  */
-static long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
+VISIBLE_IF_KUNIT long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
 {
 	long ret;
+
+	/* KUnit plays the host here (gmem_pv_range_test.c). */
+	KUNIT_STATIC_STUB_REDIRECT(gmem_pv_map_gpa_range, gpa, npages, attrs);
 
 	/*
 	 * Upstream's register convention (kvm_hypercall3()): RBX, RCX and RDX
@@ -141,6 +149,48 @@ static long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs)
 			     : "memory");
 	return ret;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_map_gpa_range);
+
+/* Bound on PIT polls, so that a machine without a PIT cannot hang here. */
+#define GMEM_PV_PIT_MAX_POLLS	1000000
+
+/*
+ * Wait about @us microseconds.  The boot-time RAM hint runs before
+ * tsc_early_init(), when udelay() is not calibrated and returns at once,
+ * so before the TSC's rate is known the wait is timed by PIT channel 2,
+ * as the TSC calibration itself does; without a PIT it is short, never
+ * endless.  The host already waits up to 20 ms before it answers EAGAIN.
+ */
+static void gmem_pv_wait_us(unsigned long us)
+{
+	unsigned long latch, polls;
+	u64 end;
+
+	if (tsc_khz) {
+		end = rdtsc() + (u64)tsc_khz * us / USEC_PER_MSEC;
+		while (rdtsc() < end)
+			cpu_relax();
+		return;
+	}
+
+	latch = min(DIV_ROUND_UP(us * PIT_TICK_RATE, USEC_PER_SEC), 0xffffUL);
+	outb((inb(0x61) & ~0x02) | 0x01, 0x61);	/* gate on, speaker off */
+	outb(0xb0, 0x43);			/* channel 2, mode 0, binary */
+	outb(latch & 0xff, 0x42);
+	outb(latch >> 8, 0x42);
+	for (polls = 0; !(inb(0x61) & 0x20) && polls < GMEM_PV_PIT_MAX_POLLS; polls++)
+		cpu_relax();
+}
+
+/* Before retry @tries (1, 2, ...): 200 us, 400 us, ... up to 12.8 ms. */
+VISIBLE_IF_KUNIT void gmem_pv_retry_wait(unsigned int tries)
+{
+	/* KUnit counts the waits instead of waiting. */
+	KUNIT_STATIC_STUB_REDIRECT(gmem_pv_retry_wait, tries);
+
+	gmem_pv_wait_us(GMEM_PV_RETRY_US << min(tries, 7U));
+}
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_retry_wait);
 
 static void gmem_pv_account(u64 done, bool private, bool hint_only)
 {
@@ -158,40 +208,67 @@ static const char *gmem_pv_dir(bool private)
 }
 
 /*
- * One hypercall's worth: a physically contiguous range with one hint.  RAX
- * 0 means the whole range is in the new state; on an error the host does
- * not say how much of it changed, so a failed range's state is unknown.
+ * One chunk: a physically contiguous range with one hint, asked for in one
+ * hypercall.  RAX 0 means the whole range is in the new state.  On an
+ * error the host does not say how much of it changed, so a failed range's
+ * state is unknown; but the host converts in steps of 16 MiB, each all or
+ * nothing, in order.  So after an error the rest of the chunk is asked for
+ * step by step: each step that completes is progress the guest can see,
+ * and starts the retry budget over.  A step that fails with EAGAIN or
+ * ENOMEM GMEM_PV_RETRIES times in a row, or with any other error, ends the
+ * chunk; *@done then says how many pages from the start are in the new
+ * state, and the step after them is the one that failed.
+ *
+ * A step keeps the chunk's hint: it is a multiple of 2 MiB from a start
+ * the hint's size aligns, as the host's own steps are.
  */
-static int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
-				 bool private, bool hint_only)
+VISIBLE_IF_KUNIT int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
+					   bool private, bool hint_only,
+					   u64 *done)
 {
 	u64 attrs = chunk->hint | (private ? KVM_GMEM_PV_HC_PRIVATE : 0);
+	u64 gpa = chunk->gpa, left = chunk->npages, n = chunk->npages;
 	unsigned int tries = 0;
-	long ret;
-	int err;
+	long ret = 0;
+	int err = 0;
 
-	for (;;) {
-		ret = gmem_pv_map_gpa_range(chunk->gpa, chunk->npages, attrs);
+	while (left) {
+		n = min(n, left);
+		ret = gmem_pv_map_gpa_range(gpa, n, attrs);
 		atomic64_inc(&gmem_pv_stats.hypercalls);
 
 		err = gmem_pv_hc_errno(ret);
 		if (!err) {
-			gmem_pv_account(chunk->npages, private, hint_only);
-			return 0;
+			gmem_pv_account(n, private, hint_only);
+			gpa += n * PAGE_SIZE;
+			left -= n;
+			tries = 0;
+			continue;
 		}
-		if ((err != -EAGAIN && err != -ENOMEM) ||
-		    ++tries >= GMEM_PV_RETRIES)
+		if (n > GMEM_PV_STEP_PAGES) {
+			/* The steps before the failing one may be done. */
+			n = GMEM_PV_STEP_PAGES;
+			continue;
+		}
+		if (err != -EAGAIN && err != -ENOMEM)
 			break;
-		udelay(GMEM_PV_RETRY_US);
+		if (++tries >= GMEM_PV_RETRIES)
+			break;
+		atomic64_inc(&gmem_pv_stats.retries);
+		gmem_pv_retry_wait(tries);
 	}
+	*done = chunk->npages - left;
+	if (!left)
+		return 0;
 
 	atomic64_inc(&gmem_pv_stats.failures);
 	/* The host can make every conversion fail: do not flood the log. */
 	pr_err_ratelimited("converting GPA range [%#llx, %#llx) to %s failed: host error %ld (%pe)\n",
-			   chunk->gpa, chunk->gpa + chunk->npages * PAGE_SIZE,
+			   gpa, gpa + min(n, left) * PAGE_SIZE,
 			   gmem_pv_dir(private), ret, ERR_PTR(err));
 	return err;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_convert_chunk);
 
 /*
  * The hint for @chunk on its way back to private: the one its 1 GiB or
@@ -223,6 +300,7 @@ static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 {
 	u64 end = pa + npages * PAGE_SIZE;
 	struct gmem_pv_chunk chunk;
+	u64 done;
 	int err;
 
 	while (pa < end) {
@@ -232,7 +310,7 @@ static int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
 			return err;
 		if (private)
 			chunk.hint = gmem_pv_region_hint(&chunk);
-		err = gmem_pv_convert_chunk(&chunk, private, hint_only);
+		err = gmem_pv_convert_chunk(&chunk, private, hint_only, &done);
 		if (err)
 			return err;
 		pa += chunk.npages * PAGE_SIZE;
@@ -341,36 +419,112 @@ static bool gmem_pv_enc_cache_flush_required(void)
 }
 
 /*
- * gmem_pv_hint_private() - ask for large host mappings of a private range
- * @pa:		start of the range, page aligned
- * @size:	size of the range in bytes, page aligned
- *
- * Issues KVM_HC_MAP_GPA_RANGE with the private bit and the largest size
- * hint each part's alignment allows.  For a private range that changes no
- * state and only tells the host the guest wants huge mappings there; a
- * shared page in the range becomes private, so call it only for memory no
- * device uses.
- *
- * Context: early boot; does not sleep.
- * Return: 0; -ENODEV when this is not a gmem-pv guest; -EINVAL for an
- * unaligned or empty range; or the host's error (see gmem_pv_hc_errno()).
+ * The RAM the guest confirmed private at boot, as merged ranges, for
+ * gmem_pv_verify_ram() to check memblock against; and the ranges the host
+ * would not make private, set aside until gmem_pv_verify_ram() can say so
+ * on the console.
  */
-static int __init gmem_pv_hint_private(phys_addr_t pa, size_t size)
-{
-	if (!gmem_pv_active)
-		return -ENODEV;
-	if (!size || !PAGE_ALIGNED(pa | size) || pa + size < pa)
-		return -EINVAL;
+#define GMEM_PV_MAX_RAM_RANGES	128
+#define GMEM_PV_MAX_BAD_RANGES	16
 
-	atomic64_inc(&gmem_pv_stats.hints);
-	return gmem_pv_convert_phys(pa, size >> PAGE_SHIFT, true, true);
+struct gmem_pv_ram_range {
+	u64 start, end;
+	int err;
+};
+
+static struct gmem_pv_ram_range gmem_pv_private_ram[GMEM_PV_MAX_RAM_RANGES] __initdata;
+static unsigned int gmem_pv_nr_private_ram __initdata;
+static struct gmem_pv_ram_range gmem_pv_bad_ram[GMEM_PV_MAX_BAD_RANGES] __initdata;
+static unsigned int gmem_pv_nr_bad_ram __initdata;
+static u64 gmem_pv_bad_bytes __initdata;
+
+static void __init gmem_pv_note_private(u64 start, u64 end)
+{
+	unsigned int n = gmem_pv_nr_private_ram;
+
+	if (start == end)
+		return;
+	if (n && gmem_pv_private_ram[n - 1].end == start) {
+		gmem_pv_private_ram[n - 1].end = end;
+		return;
+	}
+	/* Not recorded is not private: gmem_pv_verify_ram() refuses it. */
+	if (n == GMEM_PV_MAX_RAM_RANGES)
+		return;
+	gmem_pv_private_ram[n].start = start;
+	gmem_pv_private_ram[n].end = end;
+	gmem_pv_nr_private_ram = n + 1;
 }
 
-/* All RAM is private when the guest starts: hint the host to map it huge. */
+static void __init gmem_pv_note_bad(u64 start, u64 end, int err)
+{
+	unsigned int n = gmem_pv_nr_bad_ram;
+
+	gmem_pv_bad_bytes += end - start;
+	if (n && gmem_pv_bad_ram[n - 1].end == start &&
+	    gmem_pv_bad_ram[n - 1].err == err) {
+		gmem_pv_bad_ram[n - 1].end = end;
+		return;
+	}
+	/*
+	 * Full: the last slot grows over the rest (e820 is sorted), private
+	 * RAM between included, so that no refused range stays RAM.
+	 */
+	if (n == GMEM_PV_MAX_BAD_RANGES) {
+		gmem_pv_bad_ram[n - 1].end = end;
+		return;
+	}
+	gmem_pv_bad_ram[n] = (struct gmem_pv_ram_range){ start, end, err };
+	gmem_pv_nr_bad_ram = n + 1;
+}
+
+/*
+ * Hint [@start, @end) private, largest mapping sizes first.  What the host
+ * makes private is noted; a step it will not convert is noted bad and the
+ * rest of the range is still tried.
+ */
+static void __init gmem_pv_hint_range(u64 start, u64 end)
+{
+	struct gmem_pv_chunk chunk;
+	u64 pa = start, done, bad_end;
+	int err;
+
+	atomic64_inc(&gmem_pv_stats.hints);
+	while (pa < end) {
+		if (gmem_pv_next_chunk(pa, end, KVM_MAP_GPA_RANGE_PAGE_SZ_1G,
+				       &chunk)) {
+			gmem_pv_note_bad(pa, end, -EINVAL);
+			return;
+		}
+		err = gmem_pv_convert_chunk(&chunk, true, true, &done);
+		gmem_pv_note_private(chunk.gpa, chunk.gpa + done * PAGE_SIZE);
+		pa = chunk.gpa + chunk.npages * PAGE_SIZE;
+		if (!err)
+			continue;
+		/* The step that failed; the chunk's next step is tried. */
+		bad_end = chunk.gpa +
+			  min(done + GMEM_PV_STEP_PAGES, chunk.npages) * PAGE_SIZE;
+		gmem_pv_note_bad(chunk.gpa + done * PAGE_SIZE, bad_end, err);
+		pa = bad_end;
+	}
+}
+
+/*
+ * All RAM is private when the guest starts, or should be: the VMM put it
+ * there.  The hint, private bit set, is also the guest's only check that it
+ * is: it succeeds only for a range that is now private in guest_memfd.  A
+ * range the host does not make private (not backed by guest_memfd: EFAULT;
+ * pinned by the host: EAGAIN after the retries) would be shared memory the
+ * kernel uses as private.  It is taken out of the e820 map here, so that
+ * memblock never hands it out, and gmem_pv_verify_ram() panics with the
+ * reason as soon as the console can show it.  E820_TYPE_RAM is what
+ * e820__memblock_setup() gives memblock.
+ */
 static void __init gmem_pv_hint_ram(void)
 {
 	u64 hinted = 0;
-	int i, err;
+	unsigned int j;
+	int i;
 
 	for (i = 0; i < e820_table->nr_entries; i++) {
 		struct e820_entry *entry = &e820_table->entries[i];
@@ -379,23 +533,79 @@ static void __init gmem_pv_hint_ram(void)
 
 		if (entry->type != E820_TYPE_RAM || end <= start)
 			continue;
-
-		err = gmem_pv_hint_private(start, end - start);
-		if (err) {
-			/* Only a hint: the guest runs on with small mappings. */
-			pr_warn("mapping-size hint for RAM [%#llx, %#llx) failed: %pe\n",
-				start, end, ERR_PTR(err));
-			continue;
-		}
+		gmem_pv_hint_range(start, end);
 		hinted += end - start;
 		if (gmem_pv_nr_hinted < GMEM_PV_MAX_HINTED) {
 			gmem_pv_hinted[gmem_pv_nr_hinted].start = start;
 			gmem_pv_hinted[gmem_pv_nr_hinted++].end = end;
 		}
 	}
-	pr_info("hinted %llu MiB of private RAM for large mappings\n",
-		hinted >> 20);
+
+	for (j = 0; j < gmem_pv_nr_bad_ram; j++) {
+		struct gmem_pv_ram_range *r = &gmem_pv_bad_ram[j];
+
+		e820__range_update(r->start, r->end - r->start, E820_TYPE_RAM,
+				   E820_TYPE_UNUSABLE);
+	}
+	if (gmem_pv_nr_bad_ram)
+		e820__update_table(e820_table);
+
+	pr_info("%llu MiB of RAM private, hinted for large mappings; %llu KiB not private\n",
+		(hinted - gmem_pv_bad_bytes) >> 20, gmem_pv_bad_bytes >> 10);
 }
+
+/*
+ * Refuse to run if the host did not make all RAM private.  The kernel ran
+ * without the ranges it would not convert (gmem_pv_hint_ram()), so only
+ * now, at the first initcall, with the console up, before SMP, devices,
+ * disks or userspace, does the guest stop, saying which.
+ *
+ * After the hint the e820 map can still change (the kernel's own range
+ * added, the BIOS range trimmed) before memblock takes it, so what memblock
+ * hands out, whole pages, is also checked against what the host confirmed
+ * private.
+ */
+static int __init gmem_pv_verify_ram(void)
+{
+	phys_addr_t start, end;
+	unsigned int j;
+	u64 i;
+
+	if (!gmem_pv_active)
+		return 0;
+
+	for (j = 0; j < gmem_pv_nr_bad_ram; j++) {
+		struct gmem_pv_ram_range *r = &gmem_pv_bad_ram[j];
+
+		pr_emerg("RAM [%#llx, %#llx) is not private: error %d (%s)\n",
+			 r->start, r->end, r->err,
+			 r->err == -EFAULT ? "not backed by guest_memfd" :
+			 r->err == -EAGAIN ? "pinned by the host" :
+			 "the host refused");
+	}
+	if (gmem_pv_nr_bad_ram)
+		panic("gmem-pv: %llu KiB of RAM could not be made private: refusing to run on shared RAM\n",
+		      gmem_pv_bad_bytes >> 10);
+
+	for_each_mem_range(i, &start, &end) {
+		u64 s = PAGE_ALIGN(start), e = PAGE_ALIGN_DOWN(end);
+
+		while (s < e) {
+			for (j = 0; j < gmem_pv_nr_private_ram; j++) {
+				if (s >= gmem_pv_private_ram[j].start &&
+				    s < gmem_pv_private_ram[j].end)
+					break;
+			}
+			if (j == gmem_pv_nr_private_ram)
+				panic("gmem-pv: RAM at %#llx was never made private: refusing to run on shared RAM\n",
+				      s);
+			s = min(e, gmem_pv_private_ram[j].end);
+		}
+	}
+	pr_info("all RAM checked private\n");
+	return 0;
+}
+early_initcall(gmem_pv_verify_ram);
 
 /*
  * A page KVM writes must be shared before its address is given to KVM; a
@@ -413,37 +623,96 @@ static void __init gmem_pv_share_or_die(phys_addr_t pa, u64 npages,
 }
 
 /**
+ * gmem_pv_share_each() - share pages one by one, each once in a row
+ * @pfn_of:	returns the page frame of the @idx'th page
+ * @ctx:	passed to @pfn_of
+ * @npages:	number of pages
+ * @last_pfn:	the page shared last; skipped if it comes again, updated
+ *
+ * The per-CPU variables KVM writes sit together in each CPU's page-aligned
+ * decrypted section, and are shared one variable at a time: a page just
+ * shared is not shared (and counted) again.  Each page is looked up on its
+ * own, as a per-CPU area is not physically contiguous under
+ * percpu_alloc=page.
+ *
+ * Return: 0, or the error of the first page that could not be shared.
+ */
+VISIBLE_IF_KUNIT int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
+					unsigned long npages, u64 *last_pfn)
+{
+	unsigned long i;
+	int err;
+
+	for (i = 0; i < npages; i++) {
+		u64 pfn = pfn_of(ctx, i);
+
+		if (pfn == *last_pfn)
+			continue;
+		err = gmem_pv_convert_phys(PFN_PHYS(pfn), 1, false, false);
+		if (err)
+			return err;
+		*last_pfn = pfn;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_share_each);
+
+/**
  * gmem_pv_early_share() - share the pages under an early kernel object
  * @ptr:	the object, in the kernel image or the per-CPU areas
  * @size:	its size in bytes
  *
  * For the per-CPU variables KVM writes (steal time, async PF, PV EOI),
  * called for each CPU before the first of them is registered with KVM.
- * They sit together in the page-aligned per-CPU decrypted section, so the
- * page just shared is remembered and not shared (and counted) again.
+ * Panics if a page cannot be shared: KVM would write it private.
  *
  * Context: early boot, before the page allocator.
  */
 void __init gmem_pv_early_share(void *ptr, unsigned long size)
 {
-	static u64 last_pfn = -1ULL;
-	u64 first, last;
+	static u64 last_pfn __initdata = -1ULL;
+	unsigned long start = (unsigned long)ptr & PAGE_MASK;
+	unsigned long npages;
+	int err;
 
 	if (!gmem_pv_active || !size)
 		return;
 
-	first = PHYS_PFN(slow_virt_to_phys(ptr));
-	last = PHYS_PFN(slow_virt_to_phys((char *)ptr + size - 1));
-	/* The per-CPU area is contiguous in the direct map. */
-	if (WARN_ON_ONCE(last < first))
-		return;
-	if (first == last && first == last_pfn)
-		return;
-
-	gmem_pv_share_or_die(PFN_PHYS(first), last - first + 1,
-			     "a per-CPU page KVM writes");
-	last_pfn = last;
+	npages = (PAGE_ALIGN((unsigned long)ptr + size) - start) >> PAGE_SHIFT;
+	err = gmem_pv_share_each(gmem_pv_va_to_pfn, (void *)start, npages,
+				 &last_pfn);
+	if (err)
+		panic("gmem-pv: cannot share a per-CPU page KVM writes (GPA %#llx, %lu bytes): %pe\n",
+		      (u64)slow_virt_to_phys(ptr), size, ERR_PTR(err));
 }
+
+/**
+ * gmem_pv_decide() - whether to become a protected guest, and why not
+ * @offered:	the host sets KVM_FEATURE_GMEM_PV
+ * @mode:	gmem_pv= on the command line (or CONFIG_GMEM_PV_REQUIRE)
+ * @encrypted:	another memory encryption (SME, SEV, TDX) is active
+ * @why_off:	set to the reason when the answer is no and gmem_pv=require
+ *		must panic for it; NULL when it is no because of gmem_pv=off
+ *
+ * Return: true to activate the driver.
+ */
+VISIBLE_IF_KUNIT bool gmem_pv_decide(bool offered, enum gmem_pv_mode mode,
+				     bool encrypted, const char **why_off)
+{
+	*why_off = NULL;
+	if (!offered) {
+		*why_off = "the host does not offer protected memory (no KVM_FEATURE_GMEM_PV)";
+		return false;
+	}
+	if (mode == GMEM_PV_OFF)
+		return false;
+	if (encrypted) {
+		*why_off = "another memory encryption is active";
+		return false;
+	}
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmem_pv_decide);
 
 /**
  * gmem_pv_init_platform() - detect the host feature and become a CC guest
@@ -456,24 +725,21 @@ void __init gmem_pv_init_platform(void)
 	phys_addr_t bss = __pa_symbol(__start_bss_decrypted);
 	phys_addr_t bss_end = __pa_symbol(__start_bss_decrypted_unused);
 
-	if (!kvm_para_has_feature(KVM_FEATURE_GMEM_PV)) {
-		gmem_pv_why_off =
-			"the host does not offer protected memory (no KVM_FEATURE_GMEM_PV)";
-		return;
-	}
-	if (gmem_pv_mode == GMEM_PV_OFF) {
-		pr_warn("host offers protected memory but gmem_pv=off: all memory stays private and devices cannot reach it\n");
-		return;
-	}
+	bool offered = kvm_para_has_feature(KVM_FEATURE_GMEM_PV);
 	/*
 	 * Every AMD CPU sets cc_vendor to CC_VENDOR_AMD early
 	 * (bsp_determine_snp()), for host SNP; what matters is whether SME,
 	 * SEV or TDX actually encrypts memory.
 	 */
-	if (cc_platform_has(CC_ATTR_MEM_ENCRYPT)) {
-		gmem_pv_why_off = "another memory encryption is active";
-		pr_warn("memory encryption (CC vendor %d) is already active; not enabling\n",
-			cc_vendor);
+	bool encrypted = cc_platform_has(CC_ATTR_MEM_ENCRYPT);
+
+	if (!gmem_pv_decide(offered, gmem_pv_mode, encrypted,
+			    &gmem_pv_why_off)) {
+		if (offered && gmem_pv_mode == GMEM_PV_OFF)
+			pr_warn("host offers protected memory but gmem_pv=off: all memory stays private and devices cannot reach it\n");
+		else if (offered)
+			pr_warn("memory encryption (CC vendor %d) is already active; not enabling\n",
+				cc_vendor);
 		return;
 	}
 

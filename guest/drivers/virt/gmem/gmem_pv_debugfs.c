@@ -3,7 +3,8 @@
  * gmem-pv guest: debugfs counters and a conversion exerciser.
  *
  * /sys/kernel/debug/gmem_pv/ holds one number per file (see
- * Documentation/virt/gmem-pv/guest.rst).  "exercise" lets a test drive
+ * Documentation/virt/gmem-pv/guest.rst).  "exercise", with
+ * CONFIG_GMEM_PV_DEBUG only, lets a test drive
  * the same path dma_alloc_coherent() takes, set_memory_decrypted() and
  * set_memory_encrypted() on freshly allocated pages, from as many CPUs as
  * it likes, and checks that sharing leaves nothing of what the pages held
@@ -450,6 +451,7 @@ static int __init gmem_pv_debugfs_init(void)
 		{ "pages_shared",	&gmem_pv_stats.pages_shared },
 		{ "pages_unshared",	&gmem_pv_stats.pages_unshared },
 		{ "failures",		&gmem_pv_stats.failures },
+		{ "retries",		&gmem_pv_stats.retries },
 		{ "hints",		&gmem_pv_stats.hints },
 		{ "hint_pages",		&gmem_pv_stats.hint_pages },
 	};
@@ -462,10 +464,17 @@ static int __init gmem_pv_debugfs_init(void)
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
 		debugfs_create_file_unsafe(counters[i].name, 0444, dir,
 					   counters[i].counter, &gmem_pv_counter_fops);
-	debugfs_create_file("exercise", 0200, dir, NULL, &gmem_pv_exercise_fops);
-	debugfs_create_file_unsafe("canary", 0600, dir, NULL, &gmem_pv_canary_fops);
-	debugfs_create_u64("canary_mib", 0444, dir, &gmem_pv_canary_filled);
-	debugfs_create_file("hint_test", 0200, dir, NULL, &gmem_pv_hint_test_fops);
+	/* Debugging and test aids that any root process can drive: opt-in. */
+	if (IS_ENABLED(CONFIG_GMEM_PV_DEBUG)) {
+		debugfs_create_file("exercise", 0200, dir, NULL,
+				    &gmem_pv_exercise_fops);
+		debugfs_create_file_unsafe("canary", 0600, dir, NULL,
+					   &gmem_pv_canary_fops);
+		debugfs_create_u64("canary_mib", 0444, dir,
+				   &gmem_pv_canary_filled);
+		debugfs_create_file("hint_test", 0200, dir, NULL,
+				    &gmem_pv_hint_test_fops);
+	}
 	return 0;
 }
 late_initcall(gmem_pv_debugfs_init);
