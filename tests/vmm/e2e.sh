@@ -8,7 +8,7 @@
 #          private_probe | require_unprotected_panics |
 #          smp_conversion_load | share_no_stale | hint_after_free |
 #          fail_share_leaks | ram_outside_gmem_refused |
-#          pinned_ram_refused | demo | boot_count
+#          pinned_ram_refused | demo | boot_count | cpu_hotplug
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -410,10 +410,138 @@ boot_count() {
 	ok $? "unprotected boots: no failure or report but the IF-clear one ($unprot_other)"
 }
 
+# cpu_hotplug: a 2-vCPU protected guest (no devices, so nothing else is
+# shared or unshared meanwhile) reports, from KVM's MSRs, the per-CPU pages
+# KVM writes (steal time, PV EOI, async PF) and asks the VMM for its shared
+# extents three times: after boot, after CPU 1 went offline and online
+# $CPUHP_CYCLES times, and after both vCPUs were busy for 3 s (see
+# guest-init).  A busy loop in L1 delays the vCPU threads meanwhile, which
+# is steal time; L1's kvm_pv_eoi trace event, between the VMM's trace
+# marks of the second and third report, is KVM seeing the guest's PV EOIs.
+# A private page under any of them fails the shared-extent checks, leaves
+# the steal time record as the guest wrote it (KVM cannot write it) and
+# gives no kvm_pv_eoi event (KVM cannot set the flag).
+CPUHP_CYCLES=4
+
+# percpu ROUND CPU KEY: KEY=... of the guest's GUEST-PERCPU line
+percpu() {
+	grep "^GUEST-PERCPU round=$1 cpu=$2 " "$log" | tail -1 | tr ' ' '\n' | sed -n "s/^$3=//p"
+}
+
+# in_shared CALL GPA: is GPA inside a shared extent of the VMM's CALL'th report?
+in_shared() {
+	[ -n "$2" ] && [ "$(($2))" != 0 ] || return 1
+	grep "gmem-vmm: SHARED-EXTENT call=$1 " "$log" |
+		sed 's/.* start=\(0x[0-9a-f]*\) end=\(0x[0-9a-f]*\).*/\1 \2/' |
+		while read -r s e; do
+			[ "$(($2))" -ge "$((s))" ] && [ "$(($2))" -lt "$((e))" ] && echo in
+		done | grep -q in
+}
+
+# cpuhp_shared ROUND: every CPU's steal time and PV EOI page (and async PF
+# page, when on) shared in the VMM's report ROUND; the GPAs as a comment.
+cpuhp_shared() {
+	good=0
+	for c in 0 1; do
+		st=$(percpu "$1" $c st_gpa)
+		eoi=$(percpu "$1" $c eoi_gpa)
+		apf=$(percpu "$1" $c apf_gpa)
+		echo "# round $1 cpu $c: steal time ${st:-none}, PV EOI ${eoi:-none}, async PF ${apf:-none}"
+		in_shared "$1" "$st" && in_shared "$1" "$eoi" || good=1
+		[ -z "$apf" ] || [ "$((apf))" = 0 ] || in_shared "$1" "$apf" || good=1
+	done
+	return $good
+}
+
+cpu_hotplug() {
+	echo "1..9"
+	tr=/sys/kernel/tracing
+	[ -d $tr/events ] || mount -t tracefs tracefs $tr 2>/dev/null
+	ev=$tr/events/kvm/kvm_pv_eoi/enable
+	if [ -f $ev ]; then
+		echo 0 > $tr/tracing_on
+		echo > $tr/trace
+		echo 1 > $ev
+		echo 1 > $tr/tracing_on
+	fi
+	( while :; do :; done ) &
+	hog=$!
+	run_vmm cpuhp --no-devices -s 2 -a "quiet gmemvm.test=cpuhp gmemvm.cycles=$CPUHP_CYCLES"
+	kill $hog
+	wait $hog 2>/dev/null
+	trace=/tmp/e2e-cpuhp.trace
+	: > $trace
+	if [ -f $ev ]; then
+		echo 0 > $ev
+		cat $tr/trace > $trace
+		echo > $tr/trace
+	fi
+
+	[ $rc = 0 ] && grep -q 'GUEST-USERSPACE cpus=2' "$log"
+	ok $? "2-vCPU protected guest runs the case and exits 0 (status $rc)"
+	cpuhp_shared 1
+	ok $? "after boot: both CPUs' steal time and PV EOI pages are shared (by GPA, VMM's extents)"
+	grep -q "GUEST-CPUHP cycles=$CPUHP_CYCLES online=0-1" "$log"
+	ok $? "CPU 1 offline and online $CPUHP_CYCLES times ($(grep GUEST-CPUHP "$log" | grep -o 'cycles=[^ ]*'))"
+	same=0
+	for r in 2 3; do
+		for c in 0 1; do
+			for k in st_gpa eoi_gpa apf_gpa; do
+				[ "$(percpu $r $c $k)" = "$(percpu 1 $c $k)" ] || same=1
+			done
+		done
+	done
+	[ $same = 0 ] && cpuhp_shared 2 && cpuhp_shared 3
+	ok $? "after the cycles: the same pages re-registered with KVM, still shared"
+	leak=0
+	for r in 1 2 3; do
+		line=$(grep "^GUEST-CPUHP-COUNTERS round=$r " "$log" | tail -1)
+		g=$(echo "$line" | tr ' ' '\n' | sed -n 's/^shared_pages=//p')
+		u=$(echo "$line" | tr ' ' '\n' | sed -n 's/^pages_unshared=//p')
+		f=$(echo "$line" | tr ' ' '\n' | sed -n 's/^failures=//p')
+		h=$(grep "gmem-vmm: SHARED-EXTENTS-END call=$r " "$log" | tr ' ' '\n' | sed -n 's/^shared_pages=//p')
+		echo "# round $r: guest shared_pages=${g:-?} pages_unshared=${u:-?} failures=${f:-?}; host shared ${h:-?}"
+		[ -n "$g" ] && [ "$g" = "$h" ] && [ "$f" = 0 ] || leak=1
+		[ $r = 1 ] && { g1=$g; u1=$u; }
+		[ "$g" = "$g1" ] && [ "$u" = "$u1" ] || leak=1
+	done
+	[ $leak = 0 ]
+	ok $? "nothing converted back, shared or failed meanwhile; host shares exactly what the guest did"
+	steal=0
+	for c in 0 1; do
+		v2=$(percpu 2 $c st_version) v3=$(percpu 3 $c st_version)
+		s2=$(percpu 2 $c st_steal) s3=$(percpu 3 $c st_steal)
+		echo "# cpu $c steal time record: version ${v2:-?} -> ${v3:-?}, steal ${s2:-?} -> ${s3:-?} ns"
+		[ -n "$v3" ] && [ "$v3" -gt "${v2:-0}" ] && [ -n "$s3" ] && [ "$s3" -gt "${s2:-0}" ] || steal=1
+	done
+	echo "# /proc/stat steal (USER_HZ): $(grep '^GUEST-CPUHP-COUNTERS' "$log" | grep -o 'proc_stat_steal=[0-9]*' | tr '\n' ' ')"
+	[ $steal = 0 ]
+	ok $? "steal time works: KVM updates both CPUs' records (version and steal grow)"
+	# kvm_pv_eoi lines between the VMM's second and third mark
+	awk '/gmem-vmm: shared extents call=2/ { on = 1 } /gmem-vmm: shared extents call=3/ { on = 0 } on' $trace > $trace.win
+	e0=$(grep -c 'kvm_pv_eoi: apicid 0 ' $trace.win)
+	e1=$(grep -c 'kvm_pv_eoi: apicid 1 ' $trace.win)
+	echo "# L1 kvm_pv_eoi events while busy: vCPU 0 $e0, vCPU 1 $e1 (whole run: $(grep -c kvm_pv_eoi: $trace))"
+	[ -f $ev ] && [ "$e0" -gt 0 ] && [ "$e1" -gt 0 ]
+	ok $? "PV EOI works on both CPUs after the cycles (KVM saw the guest's PV EOIs)"
+	msrs=0
+	for c in 0 1; do
+		for k in st_msr eoi_msr; do
+			m=$(percpu 3 $c $k)
+			[ -n "$m" ] && [ $((m & 1)) = 1 ] || msrs=1
+		done
+	done
+	[ $msrs = 0 ]
+	ok $? "PV EOI and steal time MSRs enabled on both CPUs at the end"
+	no_splat
+	ok $? "no kernel splat in the guest"
+}
+
 case "$1" in
 protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count)
 	"$1"
 	;;
+cpu_hotplug)	cpu_hotplug ;;
 *)
 	echo "usage: e2e.sh TEST" >&2
 	exit 2

@@ -131,6 +131,8 @@ static void port_io(uint16_t port, bool write, uint8_t *data, int size)
 			mem_probe();
 		else if (data[0] == EVENT_STATS)
 			mem_stats();
+		else if (data[0] == EVENT_SHARED_EXTENTS)
+			mem_log_shared_extents();
 		break;
 	case 0x64:			/* i8042: pulse reset line */
 		if (data[0] == 0xfe)

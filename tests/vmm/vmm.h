@@ -30,6 +30,7 @@
 #define EVENT_USERSPACE		1	/* init is running */
 #define EVENT_PROBE		2	/* run the private-page probe now */
 #define EVENT_STATS		3	/* print the VM's KVM stats now */
+#define EVENT_SHARED_EXTENTS	4	/* log the shared extents now */
 
 /* Guest physical layout. */
 #define GDT_ADDR		0x500
@@ -117,6 +118,7 @@ void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when);
 void mem_canary_report(void);
 long mem_map_gpa_range(uint64_t gpa, uint64_t npages, uint64_t attrs);
 void mem_fail_share_report(void);
+void mem_log_shared_extents(void);
 void print_stats(int obj_fd, const char *prefix, const char *const *want,
 		 int nr_want);
 
