@@ -538,7 +538,7 @@ cpu_hotplug() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count|cpu_hotplug)
 	"$1"
 	;;
 cpu_hotplug)	cpu_hotplug ;;
