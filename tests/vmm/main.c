@@ -83,6 +83,26 @@ static void vcpu_stats(void)
 	}
 }
 
+/*
+ * Stop running the guest on every vCPU before the exit reports: the guest's
+ * result is final once it is reported, and a guest left running on its
+ * other vCPUs while one is held here sees that one stalled (RCU stall
+ * reports on a 2-vCPU guest, printed after its exit status).
+ */
+static void vmm_stop_vcpus(void)
+{
+	int i;
+
+	__atomic_store_n(&vm.stopping, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < vm.nr_vcpus; i++) {
+		if (!vm.vcpus[i].run || !vm.vcpus[i].thread)
+			continue;
+		vm.vcpus[i].run->immediate_exit = 1;
+		if (!pthread_equal(vm.vcpus[i].thread, pthread_self()))
+			pthread_kill(vm.vcpus[i].thread, SIGUSR1);
+	}
+}
+
 /* End the VMM once, from any thread; the others die with the process. */
 void vmm_exit(int status, const char *why)
 {
@@ -91,6 +111,7 @@ void vmm_exit(int status, const char *why)
 	if (__atomic_exchange_n(&exiting, 1, __ATOMIC_SEQ_CST))
 		for (;;)
 			pause();
+	vmm_stop_vcpus();
 	vmm_log("%s: exit status %d after %.2f s", why, status, now() - vm.start);
 	blk_report();
 	if (vm.vm_fd > 0) {
@@ -227,6 +248,9 @@ static void *vcpu_thread(void *arg)
 				for (;;)
 					pause();
 			}
+			if (__atomic_load_n(&vm.stopping, __ATOMIC_ACQUIRE))
+				for (;;)
+					pause();
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			vmm_log("vCPU %d: KVM_RUN: %m", v->id);

@@ -84,6 +84,7 @@ struct vm {
 	double start;
 	uint64_t kernel_gpa;	/* where the private-page probe reads */
 	int dump;		/* vCPU threads: print state, then stop */
+	int stopping;		/* vCPU threads: the VMM is exiting, stop */
 	bool debug_stack;	/* on timeout: share RAM, print the stack */
 	bool debug_shared;	/* leave RAM shared (debugging) */
 	enum huge_mode huge;	/* 2 MiB guest_memfd folios: where? */
