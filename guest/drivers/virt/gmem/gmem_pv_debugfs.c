@@ -139,6 +139,18 @@ static int gmem_pv_exercise_round(unsigned int order, u64 seed)
 	return err;
 }
 
+/* A command written to a debugfs file, as a string in @buf of @size bytes. */
+static int gmem_pv_copy_cmd(char *buf, size_t size, const char __user *ubuf,
+			    size_t len)
+{
+	if (len >= size)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+	return 0;
+}
+
 /* Write "ROUNDS [ORDER]": run ROUNDS rounds of 2^ORDER pages. */
 static ssize_t gmem_pv_exercise_write(struct file *file, const char __user *ubuf,
 				      size_t len, loff_t *ppos)
@@ -149,11 +161,9 @@ static ssize_t gmem_pv_exercise_write(struct file *file, const char __user *ubuf
 
 	if (!gmem_pv_enabled())
 		return -ENODEV;
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, len))
-		return -EFAULT;
-	buf[len] = '\0';
+	err = gmem_pv_copy_cmd(buf, sizeof(buf), ubuf, len);
+	if (err)
+		return err;
 
 	n = sscanf(buf, "%u %u", &rounds, &order);
 	if (n < 1 || order > GMEM_PV_EXERCISE_MAX_ORDER)
@@ -381,11 +391,9 @@ static ssize_t gmem_pv_hint_test_write(struct file *file, const char __user *ubu
 
 	if (!gmem_pv_enabled())
 		return -ENODEV;
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, len))
-		return -EFAULT;
-	buf[len] = '\0';
+	err = gmem_pv_copy_cmd(buf, sizeof(buf), ubuf, len);
+	if (err)
+		return err;
 	strim(buf);
 
 	mutex_lock(&gmem_pv_hint_lock);
