@@ -8,8 +8,9 @@
  * the same path dma_alloc_coherent() takes, set_memory_decrypted() and
  * set_memory_encrypted() on freshly allocated pages, from as many CPUs as
  * it likes, and checks that sharing leaves nothing of what the pages held
- * and that making them private again keeps their contents.  "canary" and "hint_test" are the
- * guest halves of end-to-end tests (tests/vmm/e2e.sh).
+ * and that making them private again keeps their contents.  "canary" and
+ * "hint_test" are the guest halves of end-to-end tests (tests/vmm/e2e.sh).
+ * All three are test aids, created with CONFIG_GMEM_PV_DEBUG only.
  */
 
 #define pr_fmt(fmt) "gmem-pv: " fmt
