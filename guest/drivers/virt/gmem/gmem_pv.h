@@ -6,6 +6,7 @@
 #define __GMEM_PV_H
 
 #include <linux/atomic.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 /**
@@ -61,6 +62,42 @@ struct gmem_pv_stats {
 extern struct gmem_pv_stats gmem_pv_stats;
 
 /**
+ * struct gmem_pv_extent - a range of guest physical addresses
+ * @start:	first byte, page aligned
+ * @end:	end (exclusive), page aligned
+ */
+struct gmem_pv_extent {
+	u64 start;
+	u64 end;
+};
+
+/**
+ * struct gmem_pv_extents - sorted, disjoint, merged ranges (gmem_pv_shared.c)
+ * @r:		the ranges, by start
+ * @nr:		ranges in use
+ * @max:	size of @r
+ * @reserved:	entries reserved by conversions in flight
+ */
+struct gmem_pv_extents {
+	struct gmem_pv_extent *r;
+	unsigned int nr;
+	unsigned int max;
+	unsigned int reserved;
+};
+
+int gmem_pv_extents_update(struct gmem_pv_extents *s, u64 start, u64 end,
+			   bool shared);
+int gmem_pv_extents_reserve(struct gmem_pv_extents *s);
+void gmem_pv_extents_unreserve(struct gmem_pv_extents *s);
+u64 gmem_pv_extents_pages(const struct gmem_pv_extents *s);
+
+int gmem_pv_shared_reserve(void);
+void gmem_pv_shared_record(u64 gpa, u64 npages, bool shared, bool *reserved);
+void gmem_pv_shared_release(bool *reserved);
+u64 gmem_pv_shared_pages(void);
+unsigned int gmem_pv_shared_copy(struct gmem_pv_extent *buf, unsigned int max);
+
+/**
  * enum gmem_pv_mode - what gmem_pv= on the command line asks for
  * @GMEM_PV_ON:		use protected memory if the host offers it
  * @GMEM_PV_OFF:	do not, even if offered
@@ -73,7 +110,9 @@ enum gmem_pv_mode {
 };
 
 #if IS_ENABLED(CONFIG_KUNIT)
-/* Visible to gmem_pv_range_test.c only (VISIBLE_IF_KUNIT). */
+/* Visible to the KUnit tests only (VISIBLE_IF_KUNIT, EXPORT_SYMBOL_IF_KUNIT). */
+extern struct gmem_pv_extents gmem_pv_shared;
+extern raw_spinlock_t gmem_pv_shared_lock;
 long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
 void gmem_pv_retry_wait(unsigned int tries);
 int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,

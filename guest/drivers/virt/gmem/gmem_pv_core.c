@@ -217,7 +217,8 @@ static const char *gmem_pv_dir(bool private)
  * and starts the retry budget over.  A step that fails with EAGAIN or
  * ENOMEM GMEM_PV_RETRIES times in a row, or with any other error, ends the
  * chunk; *@done then says how many pages from the start are in the new
- * state, and the step after them is the one that failed.
+ * state, and the step after them is the one that failed.  Each step the
+ * host confirms, and only those, changes the list of shared ranges.
  *
  * A step keeps the chunk's hint: it is a multiple of 2 MiB from a start
  * the hint's size aligns, as the host's own steps are.
@@ -229,8 +230,23 @@ VISIBLE_IF_KUNIT int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 	u64 attrs = chunk->hint | (private ? KVM_GMEM_PV_HC_PRIVATE : 0);
 	u64 gpa = chunk->gpa, left = chunk->npages, n = chunk->npages;
 	unsigned int tries = 0;
+	bool reserved;
 	long ret = 0;
 	int err = 0;
+
+	/*
+	 * Room in the list of shared ranges for what the host will confirm;
+	 * without it the list could not say what is shared, so no request.
+	 */
+	if (gmem_pv_shared_reserve()) {
+		*done = 0;
+		atomic64_inc(&gmem_pv_stats.failures);
+		pr_err_ratelimited("list of shared ranges full: not converting GPA range [%#llx, %#llx) to %s\n",
+				   gpa, gpa + left * PAGE_SIZE,
+				   gmem_pv_dir(private));
+		return -ENOMEM;
+	}
+	reserved = true;
 
 	while (left) {
 		n = min(n, left);
@@ -240,6 +256,8 @@ VISIBLE_IF_KUNIT int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 		err = gmem_pv_hc_errno(ret);
 		if (!err) {
 			gmem_pv_account(n, private, hint_only);
+			/* Only what the host confirmed changes the list. */
+			gmem_pv_shared_record(gpa, n, !private, &reserved);
 			gpa += n * PAGE_SIZE;
 			left -= n;
 			tries = 0;
@@ -257,6 +275,7 @@ VISIBLE_IF_KUNIT int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk,
 		atomic64_inc(&gmem_pv_stats.retries);
 		gmem_pv_retry_wait(tries);
 	}
+	gmem_pv_shared_release(&reserved);
 	*done = chunk->npages - left;
 	if (!left)
 		return 0;
