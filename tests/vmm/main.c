@@ -118,6 +118,7 @@ void vmm_exit(int status, const char *why)
 		mem_canary_report();
 		mem_fail_share_report();
 		mem_stats();
+		mem_log_shared_extents("exit");
 	}
 	vcpu_stats();
 	_exit(status);
@@ -153,7 +154,7 @@ static void port_io(uint16_t port, bool write, uint8_t *data, int size)
 		else if (data[0] == EVENT_STATS)
 			mem_stats();
 		else if (data[0] == EVENT_SHARED_EXTENTS)
-			mem_log_shared_extents();
+			mem_log_shared_extents(NULL);
 		break;
 	case 0x64:			/* i8042: pulse reset line */
 		if (data[0] == 0xfe)

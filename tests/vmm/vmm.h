@@ -119,7 +119,7 @@ void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when);
 void mem_canary_report(void);
 long mem_map_gpa_range(uint64_t gpa, uint64_t npages, uint64_t attrs);
 void mem_fail_share_report(void);
-void mem_log_shared_extents(void);
+void mem_log_shared_extents(const char *label);
 void print_stats(int obj_fd, const char *prefix, const char *const *want,
 		 int nr_want);
 
