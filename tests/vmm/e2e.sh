@@ -8,7 +8,8 @@
 #          private_probe | require_unprotected_panics |
 #          smp_conversion_load | share_no_stale | hint_after_free |
 #          fail_share_leaks | ram_outside_gmem_refused |
-#          pinned_ram_refused | demo | boot_count | cpu_hotplug
+#          pinned_ram_refused | e820_hole_refused | demo | boot_count |
+#          cpu_hotplug
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -283,6 +284,26 @@ ram_outside_gmem_refused() {
 pinned_ram_refused() {
 	echo "1..3"
 	refused pinned --pin=$TEST_GPA -11 "pinned by the host"
+}
+
+# The memblock check: the e820 map calls the 2 MiB at the kernel's own
+# address (16 MiB, CONFIG_PHYSICAL_START; not relocatable) reserved.  They
+# are private in guest_memfd, but the boot hint, which walks e820's RAM,
+# never confirmed them; after it, setup_arch() adds the kernel's range
+# back as RAM (e820_add_kernel_range()) and memblock hands it out.  The
+# guest must stop, naming the first such page.
+KERNEL_GPA=0x1000000
+
+e820_hole_refused() {
+	echo "1..3"
+	run_vmm e820hole --no-devices --e820-hole=$KERNEL_GPA -a "gmemvm.test=boot"
+	[ $rc = 64 ]
+	ok $? "the guest stops, VMM reports its reset, status 64 (got $rc)"
+	grep -q '.text .data .bss are not marked as E820_TYPE_RAM' "$log" &&
+		grep -q "Kernel panic - not syncing: gmem-pv: RAM at $KERNEL_GPA was never made private: refusing to run on shared RAM" "$log"
+	ok $? "the kernel re-added its range as RAM, and the guest panics naming the page the boot hint never confirmed"
+	! grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "the guest never reached userspace"
 }
 
 smp_conversion_load() {
@@ -624,7 +645,7 @@ cpu_hotplug() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count|cpu_hotplug)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|e820_hole_refused|demo|boot_count|cpu_hotplug)
 	"$1"
 	;;
 cpu_hotplug)	cpu_hotplug ;;

@@ -405,7 +405,7 @@ static void usage(void)
 		"                [-t SECONDS] [--no-rng] [--huge-pages=all|hinted|off]\n"
 		"                [--no-huge-pages] [--debug-stack]\n"
 		"                [--debug-shared] [--canary=HEX] [--fail-share=N]\n"
-		"                [--outside-gmem=GPA] [--pin=GPA]\n"
+		"                [--outside-gmem=GPA] [--pin=GPA] [--e820-hole=GPA]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
 		EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_DEVICE_FAULT, VMM_EXIT_ERROR,
@@ -434,6 +434,7 @@ int main(int argc, char **argv)
 		{ "fail-share", required_argument, NULL, 'F' },
 		{ "outside-gmem", required_argument, NULL, 'O' },
 		{ "pin", required_argument, NULL, 'p' },
+		{ "e820-hole", required_argument, NULL, 'H' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -519,6 +520,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			vm.pin_gpa = strtoull(optarg, NULL, 0);
+			break;
+		case 'H':
+			vm.e820_hole_gpa = strtoull(optarg, NULL, 0);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))
