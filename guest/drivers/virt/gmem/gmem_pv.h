@@ -6,8 +6,14 @@
 #define __GMEM_PV_H
 
 #include <linux/atomic.h>
+#include <linux/init.h>
+#include <linux/sizes.h>
 #include <linux/spinlock_types.h>
 #include <linux/types.h>
+#include <asm/page.h>
+
+/* The host converts in all-or-nothing steps of 16 MiB, in order. */
+#define GMEM_PV_STEP_PAGES	(SZ_16M >> PAGE_SHIFT)
 
 /**
  * struct gmem_pv_chunk - one conversion hypercall's worth of a range
@@ -38,6 +44,20 @@ unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 
 int gmem_pv_hc_errno(long ret);
 int gmem_pv_share_keep(void *addr, unsigned long npages);
+
+/* The platform code (arch/x86/coco/gmem_pv/) gives the driver these. */
+long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
+void gmem_pv_arch_wait_us(unsigned long us);
+
+/* The generic driver (gmem_pv_core.c) gives the platform code these. */
+bool __init gmem_pv_activate(bool offered, bool encrypted);
+void __init gmem_pv_note_hinted(u64 start, u64 end);
+int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,
+			  bool hint_only, u64 *done);
+int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
+			 bool hint_only);
+int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
+		       unsigned long npages, u64 *last_pfn);
 
 /**
  * struct gmem_pv_stats - what the driver did, for debugfs
@@ -113,12 +133,7 @@ enum gmem_pv_mode {
 /* Visible to the KUnit tests only (VISIBLE_IF_KUNIT, EXPORT_SYMBOL_IF_KUNIT). */
 extern struct gmem_pv_extents gmem_pv_shared;
 extern raw_spinlock_t gmem_pv_shared_lock;
-long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
 void gmem_pv_retry_wait(unsigned int tries);
-int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,
-			  bool hint_only, u64 *done);
-int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
-		       unsigned long npages, u64 *last_pfn);
 bool gmem_pv_decide(bool offered, enum gmem_pv_mode mode, bool encrypted,
 		    const char **why_off);
 #endif
