@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * gmem-pv guest: internal interfaces shared by the driver's files.
+ * gmem-pv guest: internal interfaces shared by the driver's files and its x86
+ * platform code (arch/x86/coco/gmem_pv/).
  */
 #ifndef __GMEM_PV_H
 #define __GMEM_PV_H
