@@ -9,7 +9,7 @@
 d=/sys/kernel/debug/gmem_pv
 
 echo "TAP version 13"
-echo "1..5"
+echo "1..6"
 
 [ "$(cat $d/active 2>/dev/null)" = 0 ]
 ok $? "debugfs gmem_pv/active reads 0"
@@ -22,13 +22,19 @@ done
 [ -z "$bad" ]
 ok $? "every counter is 0${bad:+ (not:$bad)}"
 
+r=$(cat $d/shared_ranges 2>&1)
+[ -f $d/shared_ranges ] && [ -z "$r" ]
+ok $? "the list of shared ranges is empty${r:+ (got: $(echo $r | head -c 80))}"
+
 err=$( (echo 1 > $d/exercise) 2>&1 )
 echo "$err" | grep -q "No such device"
 ok $? "exercise refuses with ENODEV (got: ${err:-success})"
 
-# KUnit's gmem_pv_convert drives the driver's loop against a fake host at
-# boot, and the loop logs the errors it is fed: not the driver's doing.
-! dmesg | sed '/# Subtest: gmem_pv_convert/,/ok [0-9]* gmem_pv_convert/d' |
+# KUnit's gmem_pv_convert and gmem_pv_shared drive the driver's loop
+# against a fake host at boot, and the loop logs the errors it is fed: not
+# the driver's doing.
+! dmesg | sed -e '/# Subtest: gmem_pv_convert/,/ok [0-9]* gmem_pv_convert/d' \
+	      -e '/# Subtest: gmem_pv_shared/,/ok [0-9]* gmem_pv_shared/d' |
 	grep -q "gmem-pv: \|Memory Encryption Features active"
 ok $? "the driver logged nothing (outside KUnit's fake host) and no CC platform is active"
 

@@ -295,8 +295,33 @@ void boot_setup(const char *kernel, const char *initrd, const char *cmdline)
 	bp->e820_table[n++] = (struct boot_e820_entry){ 0, BASE_MEM_END, E820_RAM };
 	bp->e820_table[n++] = (struct boot_e820_entry){
 		BASE_MEM_END, HIGH_MEM_START - BASE_MEM_END, E820_RESERVED };
-	bp->e820_table[n++] = (struct boot_e820_entry){
-		HIGH_MEM_START, vm.mem_size - HIGH_MEM_START, E820_RAM };
+	if (vm.e820_hole_gpa) {
+		/*
+		 * --e820-hole=GPA, a test of the guest: the 2 MiB at GPA are
+		 * in guest_memfd and private like all RAM, but the e820 map
+		 * calls them reserved.  At the kernel's own address the
+		 * kernel adds them back as RAM after the guest driver's
+		 * boot hint (e820_add_kernel_range()), so memblock hands out
+		 * RAM the guest never confirmed private.
+		 */
+		uint64_t hole = vm.e820_hole_gpa, end = hole + TEST_RANGE_SIZE;
+
+		if (hole & (TEST_RANGE_SIZE - 1) || hole <= HIGH_MEM_START ||
+		    end >= vm.mem_size)
+			die("--e820-hole=%#llx: not a 2 MiB-aligned GPA inside RAM above 1 MiB",
+			    (unsigned long long)hole);
+		bp->e820_table[n++] = (struct boot_e820_entry){
+			HIGH_MEM_START, hole - HIGH_MEM_START, E820_RAM };
+		bp->e820_table[n++] = (struct boot_e820_entry){
+			hole, TEST_RANGE_SIZE, E820_RESERVED };
+		bp->e820_table[n++] = (struct boot_e820_entry){
+			end, vm.mem_size - end, E820_RAM };
+		vmm_log("e820: [%#llx, %#llx) reserved, not RAM (--e820-hole)",
+			(unsigned long long)hole, (unsigned long long)end);
+	} else {
+		bp->e820_table[n++] = (struct boot_e820_entry){
+			HIGH_MEM_START, vm.mem_size - HIGH_MEM_START, E820_RAM };
+	}
 	bp->e820_entries = n;
 	put(ZERO_PAGE_ADDR, bp, sizeof(*bp));
 

@@ -8,7 +8,8 @@
 #          private_probe | require_unprotected_panics |
 #          smp_conversion_load | share_no_stale | hint_after_free |
 #          fail_share_leaks | ram_outside_gmem_refused |
-#          pinned_ram_refused | demo | boot_count | cpu_hotplug
+#          pinned_ram_refused | e820_hole_refused | demo | boot_count |
+#          cpu_hotplug
 #
 # demo is `make run`'s job: a protected and an unprotected guest doing the
 # same disk round trip, the private-page probe, and a short report.
@@ -87,6 +88,89 @@ mapped2m() {
 	    'BEGIN { if (m * 512 + k > 0) printf "%d", 100 * m * 512 / (m * 512 + k); else print 0 }'
 }
 
+# Shared GPAs by identity.  The guest's driver keeps the ranges the host
+# confirmed shared (debugfs shared_ranges, printed as GUEST-SHARED-RANGE
+# lines, with their number and md5 on GUEST-GMEMPV at the end or on
+# GUEST-CPUHP-COUNTERS per round); the VMM logs the guest_memfd's shared
+# extents (SHARED-EXTENT call=N when the guest asks, call=exit when it
+# exits, every vCPU stopped).  The guest prints its list before it asks or
+# exits, so a conversion in between would show here as a difference,
+# never hide one.
+
+# merge_ranges: "START END" lines, sorted, with touching ones merged
+merge_ranges() {
+	mr_s= mr_e=
+	while read -r mr_a mr_b; do
+		if [ -n "$mr_e" ] && [ "$((mr_a))" -le "$((mr_e))" ]; then
+			[ "$((mr_b))" -gt "$((mr_e))" ] && mr_e=$mr_b
+		else
+			[ -n "$mr_s" ] && echo "$mr_s $mr_e"
+			mr_s=$mr_a mr_e=$mr_b
+		fi
+	done
+	[ -n "$mr_s" ] && echo "$mr_s $mr_e"
+	return 0
+}
+
+# host_ranges CALL: the VMM's shared extents of report CALL (1, 2, ... or exit)
+host_ranges() {
+	grep "gmem-vmm: SHARED-EXTENT call=$1 " "$log" |
+		sed 's/.* start=\([0-9a-fx]*\) end=\([0-9a-fx]*\).*/\1 \2/' |
+		merge_ranges
+}
+
+# guest_ranges AT: the guest's list at AT (exit, or a cpuhp round)
+guest_ranges() {
+	sed -n "s/^GUEST-SHARED-RANGE at=$1 //p" "$log"
+}
+
+# ranges_pages: pages in the "START END" lines of stdin
+ranges_pages() {
+	rp_n=0
+	while read -r mr_a mr_b; do
+		rp_n=$((rp_n + (mr_b - mr_a) / 4096))
+	done
+	echo $rp_n
+}
+
+# same_shared AT CALL LINE-PREFIX: the guest's list at AT, complete (its
+# length and md5 as the guest printed them on LINE-PREFIX's line), is the
+# host's report CALL range for range.  Says why not as TAP comments.
+same_shared() {
+	sr_g=/tmp/e2e-$name.guest-ranges.$1 sr_h=/tmp/e2e-$name.host-ranges.$2
+	guest_ranges "$1" > $sr_g
+	host_ranges "$2" > $sr_h
+	sr_line=$(grep "^$3" "$log" | grep "shared_ranges=" | tail -1)
+	sr_gn=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_ranges=//p')
+	sr_sum=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_ranges_md5=//p')
+	sr_gpages=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_pages=//p')
+	sr_n=$(wc -l < $sr_g | tr -d ' ')
+	sr_pages=$(ranges_pages < $sr_g)
+	echo "# shared GPAs at $1: guest ${sr_n} ranges, $sr_pages pages (shared_pages=${sr_gpages:-?});" \
+	     "host (call=$2) $(wc -l < $sr_h | tr -d ' ') ranges, $(ranges_pages < $sr_h) pages"
+	if [ -z "$sr_line" ] || [ "$sr_gn" != "$sr_n" ] ||
+	   [ "$sr_sum" != "$(md5sum < $sr_g | cut -c1-32)" ]; then
+		echo "# the guest's list at $1 is incomplete (printed n=${sr_gn:-?} md5=${sr_sum:-?}; read $sr_n lines)"
+		return 1
+	fi
+	if [ "$sr_gpages" != "$sr_pages" ]; then
+		echo "# the guest's shared_pages ${sr_gpages:-?} is not its list's $sr_pages"
+		return 1
+	fi
+	if ! cmp -s $sr_g $sr_h; then
+		echo "# guest (-) and host (+) differ:"
+		diff $sr_g $sr_h | grep '^[-+]0' | head -20 | sed 's/^/#   /'
+		return 1
+	fi
+	[ "$sr_n" -gt 0 ]
+}
+
+# exit_shared: the check at the guest's exit, as one TAP case
+exit_shared() {
+	same_shared exit exit GUEST-GMEMPV
+	ok $? "${1:+$1: }the host's shared GPAs at exit are exactly the guest's list, range for range ($sr_n ranges, $sr_pages pages)"
+}
+
 protected_boot() {
 	echo "1..8"
 	# --huge-pages=hinted: 2 MiB only where the guest hints it.
@@ -101,9 +185,7 @@ protected_boot() {
 	g=$(field guest_pages "$VMSTATS")
 	[ -n "$s" ] && [ "$s" -lt "$g" ]
 	ok $? "most guest RAM stays private ($s of $g pages shared)"
-	gs=$(field shared_pages GUEST-GMEMPV)
-	[ -n "$gs" ] && [ "$gs" = "$s" ]
-	ok $? "shared exactly what the driver shared (guest ${gs:-?}, host $s)"
+	exit_shared
 	f=$(field failures GUEST-GMEMPV)
 	[ "$f" = 0 ]
 	ok $? "no conversion of the guest failed (failures=${f:-none})"
@@ -121,11 +203,12 @@ protected_boot() {
 }
 
 disk_roundtrip() {
-	echo "1..4"
+	echo "1..5"
 	run_vmm disk -a "quiet gmemvm.test=disk gmemvm.mb=$MB"
 	ok $rc "protected guest disk round trip exits 0"
 	disk_ok
 	ok $? "protected: $MB MiB pattern read back intact, host file matches"
+	exit_shared protected
 	no_splat
 	ok $? "no kernel splat in the protected guest"
 	run_vmm disk_unprot --unprotected -a "quiet gmemvm.test=disk gmemvm.mb=$MB"
@@ -203,8 +286,28 @@ pinned_ram_refused() {
 	refused pinned --pin=$TEST_GPA -11 "pinned by the host"
 }
 
+# The memblock check: the e820 map calls the 2 MiB at the kernel's own
+# address (16 MiB, CONFIG_PHYSICAL_START; not relocatable) reserved.  They
+# are private in guest_memfd, but the boot hint, which walks e820's RAM,
+# never confirmed them; after it, setup_arch() adds the kernel's range
+# back as RAM (e820_add_kernel_range()) and memblock hands it out.  The
+# guest must stop, naming the first such page.
+KERNEL_GPA=0x1000000
+
+e820_hole_refused() {
+	echo "1..3"
+	run_vmm e820hole --no-devices --e820-hole=$KERNEL_GPA -a "gmemvm.test=boot"
+	[ $rc = 64 ]
+	ok $? "the guest stops, VMM reports its reset, status 64 (got $rc)"
+	grep -q '.text .data .bss are not marked as E820_TYPE_RAM' "$log" &&
+		grep -q "Kernel panic - not syncing: gmem-pv: RAM at $KERNEL_GPA was never made private: refusing to run on shared RAM" "$log"
+	ok $? "the kernel re-added its range as RAM, and the guest panics naming the page the boot hint never confirmed"
+	! grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "the guest never reached userspace"
+}
+
 smp_conversion_load() {
-	echo "1..8"
+	echo "1..9"
 	run_vmm load_unprot --unprotected -s 2 -a "quiet gmemvm.test=load gmemvm.mb=$MB"
 	[ $rc = 0 ] && grep -q 'GUEST-USERSPACE cpus=2' "$log" && disk_ok && no_splat
 	ok $? "unprotected baseline: same load on 2 vCPUs, data intact"
@@ -221,6 +324,7 @@ smp_conversion_load() {
 	ok $? "guest converted back and forth (pages_unshared=${s:-none})"
 	disk_ok
 	ok $? "disk data intact after the load"
+	exit_shared "after the load"
 	no_splat
 	ok $? "no kernel splat in the guest"
 }
@@ -247,7 +351,7 @@ canary_others() {
 CANARY=c4a1a3e5deadf00d
 
 share_no_stale() {
-	echo "1..7"
+	echo "1..8"
 	run_vmm canary --canary=$CANARY \
 		-a "quiet gmem_pv_canary=448 gmemvm.test=canary gmemvm.mb=$MB"
 	ok $rc "protected guest runs the canary test, exits 0"
@@ -270,6 +374,7 @@ share_no_stale() {
 	nh=$(canary_others exit)
 	[ -n "$res" ] && [ "$nh" = 0 ]
 	ok $? "no other shared page holds the canary at the end ($nh pages; $(field exit_scanned CANARY-RESULT) scanned)"
+	exit_shared "with coherent, atomic-pool and swiotlb DMA"
 	disk_ok && no_splat
 	ok $? "disk data intact, no kernel splat in the guest"
 }
@@ -284,7 +389,7 @@ stats_n() {
 # again, as a small coherent buffer is allocated and freed, and the blocks
 # touched again: they must map at 2 MiB again.
 hint_after_free() {
-	echo "1..4"
+	echo "1..5"
 	run_vmm hint --no-devices --huge-pages=hinted -a "quiet gmemvm.test=hint"
 	ok $rc "protected guest runs the hint test, exits 0"
 	a=$(stats_n pages_2m 1)
@@ -295,6 +400,7 @@ hint_after_free() {
 	ok $? "KVM maps at least the 32 blocks at 2 MiB before (pages_2m=${a:-?})"
 	[ -n "$b" ] && [ -n "$a" ] && [ "$b" -ge $((a - 4)) ]
 	ok $? "after one page of each was shared and made private again they map at 2 MiB again (pages_2m ${a:-?} -> ${b:-?})"
+	exit_shared "after 32 pages shared and made private again"
 	no_splat
 	ok $? "no kernel splat in the guest"
 }
@@ -502,11 +608,12 @@ cpu_hotplug() {
 		h=$(grep "gmem-vmm: SHARED-EXTENTS-END call=$r " "$log" | tr ' ' '\n' | sed -n 's/^shared_pages=//p')
 		echo "# round $r: guest shared_pages=${g:-?} pages_unshared=${u:-?} failures=${f:-?}; host shared ${h:-?}"
 		[ -n "$g" ] && [ "$g" = "$h" ] && [ "$f" = 0 ] || leak=1
-		[ $r = 1 ] && { g1=$g; u1=$u; }
-		[ "$g" = "$g1" ] && [ "$u" = "$u1" ] || leak=1
+		same_shared $r $r "GUEST-CPUHP-COUNTERS round=$r " || leak=1
+		[ $r = 1 ] && { g1=$g; u1=$u; l1=$(cat $sr_g); }
+		[ "$g" = "$g1" ] && [ "$u" = "$u1" ] && [ "$(cat $sr_g)" = "$l1" ] || leak=1
 	done
 	[ $leak = 0 ]
-	ok $? "nothing converted back, shared or failed meanwhile; host shares exactly what the guest did"
+	ok $? "nothing converted back, shared or failed meanwhile; in each round the host shares exactly the guest's list, range for range"
 	steal=0
 	for c in 0 1; do
 		v2=$(percpu 2 $c st_version) v3=$(percpu 3 $c st_version)
@@ -538,7 +645,7 @@ cpu_hotplug() {
 }
 
 case "$1" in
-protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|demo|boot_count|cpu_hotplug)
+protected_boot|disk_roundtrip|no_driver_fails_cleanly|private_probe|require_unprotected_panics|smp_conversion_load|share_no_stale|hint_after_free|fail_share_leaks|ram_outside_gmem_refused|pinned_ram_refused|e820_hole_refused|demo|boot_count|cpu_hotplug)
 	"$1"
 	;;
 cpu_hotplug)	cpu_hotplug ;;

@@ -118,6 +118,7 @@ void vmm_exit(int status, const char *why)
 		mem_canary_report();
 		mem_fail_share_report();
 		mem_stats();
+		mem_log_shared_extents("exit");
 	}
 	vcpu_stats();
 	_exit(status);
@@ -153,7 +154,7 @@ static void port_io(uint16_t port, bool write, uint8_t *data, int size)
 		else if (data[0] == EVENT_STATS)
 			mem_stats();
 		else if (data[0] == EVENT_SHARED_EXTENTS)
-			mem_log_shared_extents();
+			mem_log_shared_extents(NULL);
 		break;
 	case 0x64:			/* i8042: pulse reset line */
 		if (data[0] == 0xfe)
@@ -404,7 +405,7 @@ static void usage(void)
 		"                [-t SECONDS] [--no-rng] [--huge-pages=all|hinted|off]\n"
 		"                [--no-huge-pages] [--debug-stack]\n"
 		"                [--debug-shared] [--canary=HEX] [--fail-share=N]\n"
-		"                [--outside-gmem=GPA] [--pin=GPA]\n"
+		"                [--outside-gmem=GPA] [--pin=GPA] [--e820-hole=GPA]\n"
 		"Exit status: the guest's (0-63, written to port %#x), %d guest reset,\n"
 		"%d device fault (private guest memory), %d VMM/KVM error, %d timeout.\n",
 		EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_DEVICE_FAULT, VMM_EXIT_ERROR,
@@ -433,6 +434,7 @@ int main(int argc, char **argv)
 		{ "fail-share", required_argument, NULL, 'F' },
 		{ "outside-gmem", required_argument, NULL, 'O' },
 		{ "pin", required_argument, NULL, 'p' },
+		{ "e820-hole", required_argument, NULL, 'H' },
 		{ }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = "", *disk = NULL;
@@ -518,6 +520,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			vm.pin_gpa = strtoull(optarg, NULL, 0);
+			break;
+		case 'H':
+			vm.e820_hole_gpa = strtoull(optarg, NULL, 0);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "reset"))

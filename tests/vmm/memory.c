@@ -658,6 +658,7 @@ void mem_fail_share_report(void)
 }
 
 static unsigned int extents_call;
+static char extents_label[16];
 static uint64_t extents_total;
 
 static void log_shared_extent(struct kvm_memory_attribute_extent *e)
@@ -665,7 +666,7 @@ static void log_shared_extent(struct kvm_memory_attribute_extent *e)
 	if (e->attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
 		return;
 	extents_total += e->size / PAGE_SIZE;
-	vmm_log("SHARED-EXTENT call=%u start=%#llx end=%#llx", extents_call,
+	vmm_log("SHARED-EXTENT call=%s start=%#llx end=%#llx", extents_label,
 		(unsigned long long)e->offset,
 		(unsigned long long)(e->offset + e->size));
 }
@@ -673,27 +674,31 @@ static void log_shared_extent(struct kvm_memory_attribute_extent *e)
 /*
  * The guest asked (EVENT_SHARED_EXTENTS) for the guest_memfd's shared
  * extents: one SHARED-EXTENT line each, numbered by the request (the
- * first is call=1), then SHARED-EXTENTS-END with their total.  The same
- * mark goes to L1's trace buffer, if tracefs is mounted, so that a test
- * can tell which KVM trace events came between two requests.
+ * first is call=1), then SHARED-EXTENTS-END with their total.  At the
+ * VMM's exit, with every vCPU stopped, the same as call=exit (@label).
+ * The same mark goes to L1's trace buffer, if tracefs is mounted, so that
+ * a test can tell which KVM trace events came between two requests.
  */
-void mem_log_shared_extents(void)
+void mem_log_shared_extents(const char *label)
 {
 	char mark[64];
 	int fd, n;
 
-	extents_call++;
+	if (label)
+		snprintf(extents_label, sizeof(extents_label), "%s", label);
+	else
+		snprintf(extents_label, sizeof(extents_label), "%u", ++extents_call);
 	extents_total = 0;
 	if (vm.protected)
 		walk_extents(log_shared_extent);
-	vmm_log("SHARED-EXTENTS-END call=%u shared_pages=%llu protected=%d",
-		extents_call, (unsigned long long)extents_total, vm.protected);
+	vmm_log("SHARED-EXTENTS-END call=%s shared_pages=%llu protected=%d",
+		extents_label, (unsigned long long)extents_total, vm.protected);
 
 	fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY);
 	if (fd < 0)
 		return;
-	n = snprintf(mark, sizeof(mark), "gmem-vmm: shared extents call=%u\n",
-		     extents_call);
+	n = snprintf(mark, sizeof(mark), "gmem-vmm: shared extents call=%s\n",
+		     extents_label);
 	if (write(fd, mark, n) != n)
 		vmm_log("trace_marker: %m");
 	close(fd);

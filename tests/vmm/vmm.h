@@ -92,10 +92,11 @@ struct vm {
 	int fail_share;		/* --fail-share=N: the VMM converts, fails Nth */
 	uint64_t outside_gpa;	/* --outside-gmem: 2 MiB of RAM not in it */
 	uint64_t pin_gpa;	/* --pin: a page pinned, its 2 MiB shared */
+	uint64_t e820_hole_gpa;	/* --e820-hole: 2 MiB of RAM e820 calls reserved */
 	int pin_pipe[2];	/* holds the pin */
 };
 
-#define TEST_RANGE_SIZE		0x200000ULL	/* --outside-gmem, --pin */
+#define TEST_RANGE_SIZE		0x200000ULL	/* --outside-gmem, --pin, --e820-hole */
 
 extern struct vm vm;
 
@@ -119,7 +120,7 @@ void mem_canary_scan(uint64_t gpa, uint64_t len, const char *when);
 void mem_canary_report(void);
 long mem_map_gpa_range(uint64_t gpa, uint64_t npages, uint64_t attrs);
 void mem_fail_share_report(void);
-void mem_log_shared_extents(void);
+void mem_log_shared_extents(const char *label);
 void print_stats(int obj_fd, const char *prefix, const char *const *want,
 		 int nr_want);
 

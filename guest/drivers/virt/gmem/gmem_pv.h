@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * gmem-pv guest: internal interfaces shared by the driver's files.
+ * gmem-pv guest: internal interfaces shared by the driver's files and its x86
+ * platform code (arch/x86/coco/gmem_pv/).
  */
 #ifndef __GMEM_PV_H
 #define __GMEM_PV_H
 
 #include <linux/atomic.h>
+#include <linux/init.h>
+#include <linux/sizes.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
+#include <asm/page.h>
+
+/* The host converts in all-or-nothing steps of 16 MiB, in order. */
+#define GMEM_PV_STEP_PAGES	(SZ_16M >> PAGE_SHIFT)
 
 /**
  * struct gmem_pv_chunk - one conversion hypercall's worth of a range
@@ -38,6 +46,20 @@ unsigned long gmem_pv_contig_run(gmem_pv_pfn_fn pfn_of, void *ctx,
 int gmem_pv_hc_errno(long ret);
 int gmem_pv_share_keep(void *addr, unsigned long npages);
 
+/* The platform code (arch/x86/coco/gmem_pv/) gives the driver these. */
+long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
+void gmem_pv_arch_wait_us(unsigned long us);
+
+/* The generic driver (gmem_pv_core.c) gives the platform code these. */
+bool __init gmem_pv_activate(bool offered, bool encrypted);
+void __init gmem_pv_note_hinted(u64 start, u64 end);
+int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,
+			  bool hint_only, u64 *done);
+int gmem_pv_convert_phys(phys_addr_t pa, u64 npages, bool private,
+			 bool hint_only);
+int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
+		       unsigned long npages, u64 *last_pfn);
+
 /**
  * struct gmem_pv_stats - what the driver did, for debugfs
  * @hypercalls:		KVM_HC_MAP_GPA_RANGE calls made (a retry is a call)
@@ -61,6 +83,42 @@ struct gmem_pv_stats {
 extern struct gmem_pv_stats gmem_pv_stats;
 
 /**
+ * struct gmem_pv_extent - a range of guest physical addresses
+ * @start:	first byte, page aligned
+ * @end:	end (exclusive), page aligned
+ */
+struct gmem_pv_extent {
+	u64 start;
+	u64 end;
+};
+
+/**
+ * struct gmem_pv_extents - sorted, disjoint, merged ranges (gmem_pv_shared.c)
+ * @r:		the ranges, by start
+ * @nr:		ranges in use
+ * @max:	size of @r
+ * @reserved:	entries reserved by conversions in flight
+ */
+struct gmem_pv_extents {
+	struct gmem_pv_extent *r;
+	unsigned int nr;
+	unsigned int max;
+	unsigned int reserved;
+};
+
+int gmem_pv_extents_update(struct gmem_pv_extents *s, u64 start, u64 end,
+			   bool shared);
+int gmem_pv_extents_reserve(struct gmem_pv_extents *s);
+void gmem_pv_extents_unreserve(struct gmem_pv_extents *s);
+u64 gmem_pv_extents_pages(const struct gmem_pv_extents *s);
+
+int gmem_pv_shared_reserve(void);
+void gmem_pv_shared_record(u64 gpa, u64 npages, bool shared, bool *reserved);
+void gmem_pv_shared_release(bool *reserved);
+u64 gmem_pv_shared_pages(void);
+unsigned int gmem_pv_shared_copy(struct gmem_pv_extent *buf, unsigned int max);
+
+/**
  * enum gmem_pv_mode - what gmem_pv= on the command line asks for
  * @GMEM_PV_ON:		use protected memory if the host offers it
  * @GMEM_PV_OFF:	do not, even if offered
@@ -73,13 +131,10 @@ enum gmem_pv_mode {
 };
 
 #if IS_ENABLED(CONFIG_KUNIT)
-/* Visible to gmem_pv_range_test.c only (VISIBLE_IF_KUNIT). */
-long gmem_pv_map_gpa_range(u64 gpa, u64 npages, u64 attrs);
+/* Visible to the KUnit tests only (VISIBLE_IF_KUNIT, EXPORT_SYMBOL_IF_KUNIT). */
+extern struct gmem_pv_extents gmem_pv_shared;
+extern raw_spinlock_t gmem_pv_shared_lock;
 void gmem_pv_retry_wait(unsigned int tries);
-int gmem_pv_convert_chunk(const struct gmem_pv_chunk *chunk, bool private,
-			  bool hint_only, u64 *done);
-int gmem_pv_share_each(gmem_pv_pfn_fn pfn_of, void *ctx,
-		       unsigned long npages, u64 *last_pfn);
 bool gmem_pv_decide(bool offered, enum gmem_pv_mode mode, bool encrypted,
 		    const char **why_off);
 #endif

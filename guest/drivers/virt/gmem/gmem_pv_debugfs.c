@@ -2,8 +2,8 @@
 /*
  * gmem-pv guest: debugfs counters and a conversion exerciser.
  *
- * /sys/kernel/debug/gmem_pv/ holds one number per file (see
- * Documentation/virt/gmem-pv/guest.rst).  "exercise", with
+ * /sys/kernel/debug/gmem_pv/ holds one number per file, and the list of
+ * shared ranges in shared_ranges (see Documentation/virt/gmem-pv/guest.rst).  "exercise", with
  * CONFIG_GMEM_PV_DEBUG only, lets a test drive
  * the same path dma_alloc_coherent() takes, set_memory_decrypted() and
  * set_memory_encrypted() on freshly allocated pages, from as many CPUs as
@@ -24,11 +24,13 @@
 #include <linux/mm.h>
 #include <linux/platform_device.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/set_memory.h>
 #include <linux/smp.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <asm/gmem_pv.h>
 
 #include "gmem_pv.h"
@@ -44,12 +46,37 @@ DEFINE_DEBUGFS_ATTRIBUTE(gmem_pv_active_fops, gmem_pv_active_get, NULL, "%llu\n"
 
 static int gmem_pv_shared_now_get(void *data, u64 *val)
 {
-	*val = atomic64_read(&gmem_pv_stats.pages_shared) -
-	       atomic64_read(&gmem_pv_stats.pages_unshared);
+	*val = gmem_pv_shared_pages();
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(gmem_pv_shared_now_fops, gmem_pv_shared_now_get, NULL,
 			 "%llu\n");
+
+/*
+ * shared_ranges: the ranges the host confirmed shared, one "START END" per
+ * line in hex (END exclusive), sorted, merged; a consistent copy.
+ */
+static int gmem_pv_shared_ranges_show(struct seq_file *m, void *v)
+{
+	struct gmem_pv_extent *buf = NULL;
+	unsigned int nr = 0, want, i;
+
+	for (;;) {
+		want = gmem_pv_shared_copy(buf, nr);
+		if (want <= nr)
+			break;
+		kvfree(buf);
+		nr = want + 16;
+		buf = kvmalloc_array(nr, sizeof(*buf), GFP_KERNEL);
+		if (!buf)
+			return -ENOMEM;
+	}
+	for (i = 0; i < want; i++)
+		seq_printf(m, "%#llx %#llx\n", buf[i].start, buf[i].end);
+	kvfree(buf);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(gmem_pv_shared_ranges);
 
 static int gmem_pv_counter_get(void *data, u64 *val)
 {
@@ -470,6 +497,8 @@ static int __init gmem_pv_debugfs_init(void)
 	debugfs_create_file_unsafe("active", 0444, dir, NULL, &gmem_pv_active_fops);
 	debugfs_create_file_unsafe("shared_pages", 0444, dir, NULL,
 				   &gmem_pv_shared_now_fops);
+	debugfs_create_file("shared_ranges", 0444, dir, NULL,
+			    &gmem_pv_shared_ranges_fops);
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
 		debugfs_create_file_unsafe(counters[i].name, 0444, dir,
 					   counters[i].counter, &gmem_pv_counter_fops);

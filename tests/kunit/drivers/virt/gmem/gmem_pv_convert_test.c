@@ -9,6 +9,8 @@
 #include <kunit/test.h>
 #include <kunit/visibility.h>
 #include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/kvm_gmem_pv_para.h>
 
 #include "gmem_pv.h"
@@ -93,15 +95,31 @@ static void copy_stats(struct gmem_pv_stats *to, struct gmem_pv_stats *from)
 	atomic64_set(&to->hint_pages, atomic64_read(&from->hint_pages));
 }
 
+/* The driver's list of shared ranges too, which the conversions change. */
+static struct gmem_pv_extent *saved_ranges;
+static unsigned int saved_nr;
+
 static int convert_suite_init(struct kunit_suite *suite)
 {
+	saved_ranges = kcalloc(gmem_pv_shared.max, sizeof(*saved_ranges),
+			       GFP_KERNEL);
+	if (!saved_ranges)
+		return -ENOMEM;
 	copy_stats(&saved_stats, &gmem_pv_stats);
+	saved_nr = gmem_pv_shared_copy(saved_ranges, gmem_pv_shared.max);
 	return 0;
 }
 
 static void convert_suite_exit(struct kunit_suite *suite)
 {
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&gmem_pv_shared_lock, flags);
+	memcpy(gmem_pv_shared.r, saved_ranges, saved_nr * sizeof(*saved_ranges));
+	gmem_pv_shared.nr = saved_nr;
+	raw_spin_unlock_irqrestore(&gmem_pv_shared_lock, flags);
 	copy_stats(&gmem_pv_stats, &saved_stats);
+	kfree(saved_ranges);
 }
 
 static int convert_test_init(struct kunit *test)
