@@ -120,7 +120,7 @@ fetch_from_apt() {
 	done
 	[ -n "$mirror" ] || die "no mirror served a signed trixie (tried:$tried)"
 	log "downloading qemu $pkg_version from $mirror"
-	(cd "$aptdir/dl" && apt-get "${opts[@]}" -qq source --download-only "qemu=$pkg_version") ||
+	(cd "$aptdir/dl" && apt-get "${opts[@]}" -qq source --download-only "qemu=1:$pkg_version") ||
 		die "apt-get source of qemu $pkg_version from $mirror failed (apt's message above)"
 	orig=$aptdir/dl/qemu_${pkg_version%-*}.orig.tar.xz
 	[ -f "$orig" ] || die "apt-get source left no $(basename "$orig")"
