@@ -24,6 +24,8 @@ pkgs=(
 	# the x86 option ROMs (linuxboot_dma.bin, pvh.bin, ...) are built with
 	# gcc -m32, whose probe in configure links 32-bit libgcc
 	gcc-multilib
+	# the firmware L1's QEMU 10.0 boots with (bios-256k.bin, bios-microvm.bin)
+	seabios
 )
 
 missing=()
