@@ -188,9 +188,10 @@ vmm: kernel
 
 # GMEMPV_INJECT_FAILURE=1 adds a suite that fails on purpose.
 GMEMPV_INJECT_FAILURE ?= 0
-initramfs: selftests tools vmm
+# QEMU (make qemu) goes in for the qemu/* suites of tests/suites.conf.
+initramfs: selftests tools vmm qemu
 	@GMEMPV_INJECT_FAILURE=$(GMEMPV_INJECT_FAILURE) scripts/mkinitramfs.sh \
-		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS) $(BZIMAGE)
+		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS) $(BZIMAGE) $(QOBJ)
 
 # ---- test machine -----------------------------------------------------------
 harness:
