@@ -78,11 +78,11 @@ for rel in "${overlay[@]}"; do
 done
 
 # Files patched now or in the tree being replaced: newer than any object.
-cat "$tree/.gmempv-touched" 2>/dev/null >> "$new/.gmempv-touched" || true
-sort -u "$new/.gmempv-touched" | while IFS= read -r rel; do
+# .gmempv-touched keeps those patched now, for the next time.
+sort -u -o "$new/.gmempv-touched" "$new/.gmempv-touched"
+cat "$new/.gmempv-touched" "$tree/.gmempv-touched" 2>/dev/null | sort -u | while IFS= read -r rel; do
 	[ -f "$new/$rel" ] && [ ! -L "$new/$rel" ] && touch "$new/$rel"
 done
-sort -u -o "$new/.gmempv-touched" "$new/.gmempv-touched"
 
 echo "$hash" > "$new/.gmempv-prepared"
 rm -rf "$tree"
