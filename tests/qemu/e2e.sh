@@ -71,15 +71,25 @@ disk_ok() {
 	[ -n "$1" ] && [ "$1" = "$2" ] && [ "$1" = "$host" ]
 }
 
-# boot_checks LABEL TRANSPORT TRANSPORT-PATTERN: the five checks of one
-# boot; the pattern is what the guest's log shows of the disk's transport
+# The disk's transport as the guest's log shows it.  q35: the PCI device
+# with the modern-only virtio-blk ID.  microvm describes its virtio-mmio
+# devices in ACPI (LNRO0005), which the kernel does not log; there the
+# guest enumerated no PCI device at all, so a disk it sees is virtio-mmio.
+on_virtio_pci() {
+	grep -q -E '^pci [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]: \[1af4:1042\]' "$log"
+}
+on_virtio_mmio() {
+	! grep -q -E '^pci [0-9a-f]{4}:' "$log"
+}
+
+# boot_checks LABEL TRANSPORT: the five checks of one boot
 boot_checks() {
 	grep -q 'Hypervisor detected: KVM' "$log" && ! grep -q 'qemu-system-x86_64:' "$err"
 	ok $? "$1: QEMU 10.0 starts the guest under KVM (kernel says 'Hypervisor detected: KVM', QEMU reports no error)"
 	grep -q 'GUEST-USERSPACE' "$log"
 	ok $? "$1: the guest reaches userspace"
-	grep -q -E "$3" "$log" && grep -q -E 'virtio_blk virtio[0-9]+: .*\[vda\]' "$log" && disk_ok
-	ok $? "$1: the guest sees the virtio disk on $2 and reads its $MB MiB pattern back, the file in L1 matches"
+	on_$2 && grep -q -E 'virtio_blk virtio[0-9]+: .*\[vda\]' "$log" && disk_ok
+	ok $? "$1: the guest sees the virtio disk on $(echo $2 | tr _ -) and reads its $MB MiB pattern back, the file in L1 matches"
 	[ "$rc" = 0 ] && grep -q 'GUEST-STATUS 0' "$log" && grep -q 'reboot: Power down' "$log"
 	ok $? "$1: QEMU exits 0 on the guest's poweroff (status $rc, $secs s)"
 	no_splat
@@ -89,11 +99,9 @@ boot_checks() {
 boot_unprotected() {
 	echo "1..10"
 	run_qemu q35 q35 virtio-blk-pci,disable-legacy=on
-	# the modern-only virtio-blk PCI ID
-	boot_checks "q35, virtio-blk-pci" virtio-pci 'pci [0-9a-f:.]+: \[1af4:1042\]'
+	boot_checks "q35, virtio-blk-pci" virtio_pci
 	run_qemu microvm microvm virtio-blk-device
-	# microvm names its virtio-mmio devices on the kernel command line
-	boot_checks "microvm, virtio-mmio" virtio-mmio 'Kernel command line: .*virtio_mmio\.device='
+	boot_checks "microvm, virtio-mmio" virtio_mmio
 }
 
 case "$1" in
