@@ -80,7 +80,7 @@ done
 # Files patched now or in the tree being replaced: newer than any object.
 # .gmempv-touched keeps those patched now, for the next time.
 sort -u -o "$new/.gmempv-touched" "$new/.gmempv-touched"
-cat "$new/.gmempv-touched" "$tree/.gmempv-touched" 2>/dev/null | sort -u | while IFS= read -r rel; do
+{ cat "$new/.gmempv-touched"; cat "$tree/.gmempv-touched" 2>/dev/null || :; } | sort -u | while IFS= read -r rel; do
 	[ -f "$new/$rel" ] && [ ! -L "$new/$rel" ] && touch "$new/$rel"
 done
 
