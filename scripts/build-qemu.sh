@@ -62,7 +62,7 @@ make -s -C "$obj" -j"$jobs" > "$obj/build.log" 2>&1 || {
 	die "build failed, see $obj/build.log"
 }
 [ -x "$obj/qemu-system-x86_64" ] || die "the build made no $obj/qemu-system-x86_64"
-for rom in linuxboot_dma.bin pvh.bin; do
+for rom in linuxboot_dma.bin kvmvapic.bin; do
 	[ -f "$obj/pc-bios/optionrom/$rom" ] || die "the build made no option ROM $rom"
 done
 { "$obj/qemu-system-x86_64" --version | head -n 1; echo "$want"; } > "$obj/.gmempv-qemu"

@@ -14,10 +14,11 @@
 # never installed.
 #
 # Then a Python virtual environment at $1/venv (system site packages on)
-# gets links to the unpacked meson in its site-packages, so QEMU's configure, given
-# --python=$1/venv/bin/python3, finds meson as a package of its parent
-# environment (python/scripts/mkvenv.py: a venv made inside a venv sees the
-# parent's packages) and makes pyvenv/bin/meson from its entry point.
+# gets links to the unpacked meson in its site-packages, so QEMU's
+# configure, given --python=$1/venv/bin/python3, finds meson as a package
+# of its parent environment (python/scripts/mkvenv.py: a venv made inside
+# a venv sees the parent's packages) and makes pyvenv/bin/meson from its
+# entry point.
 #
 #   GMEMPV_MESON_DEB=path   use this meson .deb instead of downloading one
 #

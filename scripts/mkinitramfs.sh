@@ -53,12 +53,12 @@ fi
 # QEMU 10.0 (make qemu) for the qemu/* suites: the binary (stripped) in
 # /tests/qemu/bin, the shared libraries it links at the paths ldd names,
 # and in /tests/qemu/share (its -L directory) the firmware q35 and microvm
-# load to boot a bzImage with -kernel: SeaBIOS (bios-256k.bin for q35,
-# bios-microvm.bin for microvm, Debian's seabios package) and the option
-# ROMs built from QEMU's own source (linuxboot_dma.bin, the -kernel loader
-# with fw_cfg DMA; kvmvapic.bin, which q35's APIC loads under KVM; pvh.bin
-# and multiboot_dma.bin for PVH and multiboot kernels).  No VGA BIOS and no
-# NIC boot ROMs: the suites run without a display and boot no NIC.
+# load to boot a bzImage with -kernel, as tried in L1 by leaving each file
+# out (build-and-test.rst, "Building QEMU"): SeaBIOS from Debian's seabios
+# package (bios-256k.bin for q35, bios-microvm.bin for microvm) and two
+# option ROMs built from QEMU's own source: linuxboot_dma.bin, the -kernel
+# loader (fw_cfg DMA) of both, and kvmvapic.bin, which q35 loads.  No VGA
+# BIOS and no NIC boot ROMs: the suites run without a display or a NIC.
 if [ -n "$qemu_obj" ]; then
 	qbin=$qemu_obj/qemu-system-x86_64
 	[ -x "$qbin" ] || die "$qbin was not built (make qemu)"
@@ -75,7 +75,7 @@ if [ -n "$qemu_obj" ]; then
 		[ -f "/usr/share/seabios/$f" ] || die "/usr/share/seabios/$f is missing: apt-get install seabios"
 		cp "/usr/share/seabios/$f" "$root/tests/qemu/share/"
 	done
-	for f in linuxboot_dma.bin kvmvapic.bin pvh.bin multiboot_dma.bin; do
+	for f in linuxboot_dma.bin kvmvapic.bin; do
 		[ -f "$qemu_obj/pc-bios/optionrom/$f" ] || die "$qemu_obj/pc-bios/optionrom/$f was not built"
 		cp "$qemu_obj/pc-bios/optionrom/$f" "$root/tests/qemu/share/"
 	done
