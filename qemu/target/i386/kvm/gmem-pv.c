@@ -32,6 +32,8 @@
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "migration/blocker.h"
+#include "monitor/monitor.h"
+#include "monitor/hmp-target.h"
 #include "hw/boards.h"
 #include "hw/i386/x86.h"
 #include "cpu.h"
@@ -347,6 +349,16 @@ static void gmem_pv_report(bool extents)
 static void gmem_pv_exit_report(Notifier *n, void *data)
 {
     error_printf("gmem-pv: exit report\n");
+    gmem_pv_report(true);
+}
+
+/* info gmem-pv: the report, on the monitor. */
+void hmp_info_gmem_pv(Monitor *mon, const QDict *qdict)
+{
+    if (!gmem_pv) {
+        monitor_printf(mon, "gmem-pv: no gmem-pv-guest in this machine\n");
+        return;
+    }
     gmem_pv_report(true);
 }
 
