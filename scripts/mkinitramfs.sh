@@ -40,6 +40,7 @@ if [ -n "$guest_kernel" ]; then
 	mkdir -p "$root/tests/vmm"
 	cp "$tests/vmm/gmem-vmm" "$guest_kernel" "$root/tests/vmm/"
 	install -m 0755 "$top/tests/vmm/e2e.sh" "$root/tests/vmm/"
+	install -m 0755 "$top/tests/vmm/qemu-e2e.sh" "$root/tests/vmm/"
 	groot=$(mktemp -d)
 	mkdir -p "$groot"/{bin,dev,proc,sys,tmp}
 	cp "$busybox" "$groot/bin/busybox"

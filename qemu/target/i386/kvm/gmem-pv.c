@@ -28,6 +28,7 @@
 #include "system/kvm.h"
 #include "system/system.h"
 #include "system/reset.h"
+#include "system/hw_accel.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
@@ -348,8 +349,19 @@ static void gmem_pv_report(bool extents)
 
 static void gmem_pv_exit_report(Notifier *n, void *data)
 {
+    CPUState *cpu;
+
     error_printf("gmem-pv: exit report\n");
     gmem_pv_report(true);
+    if (!gmem_pv->debug_port) {
+        return;
+    }
+    /* Testing: where each vCPU is, for a guest that stopped early. */
+    CPU_FOREACH(cpu) {
+        cpu_synchronize_state(cpu);
+        error_printf("gmem-pv: vCPU %d state:\n", cpu->cpu_index);
+        cpu_dump_state(cpu, stderr, CPU_DUMP_CODE);
+    }
 }
 
 /* info gmem-pv: the report, on the monitor. */
