@@ -10,6 +10,7 @@
 #   make kernel   fetch, overlay, patch, configure and build the kernel only
 #   make patches  write the project as a git format-patch series (build/patches)
 #   make boot-count  count L2 boots that take an interrupt with IF clear
+#   make qemu     build QEMU 10.0 (x86_64, KVM only) for L1 (build/qemu)
 #
 # See README.md for the variables.
 
@@ -53,11 +54,11 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 		   gmem_pv/gmem_scale_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
-	kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
+	qemu qemu-tree kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 all: kernel selftests initramfs
 
@@ -135,6 +136,31 @@ patches-suite: tree
 	  echo "GMEMPV-SUITE-END host/patches_series rc=$$rc secs=$$(($$(date +%s) - t))"; \
 	} > $(BUILD)/patches-series.log; cat $(BUILD)/patches-series.log
 
+# ---- QEMU ---------------------------------------------------------------------
+# Debian's QEMU 10.0.13 source (scripts/fetch-qemu.sh: pinned ../shared/qemu,
+# else apt-get source), the project's qemu/ overlay and qemu/patches/series
+# laid over a copy (scripts/prepare-qemu-tree.sh), built for x86_64-softmmu
+# with KVM only and the devices of qemu/configs/devices/x86_64-softmmu/
+# gmem-pv.mak (scripts/build-qemu.sh), with meson from bookworm-backports
+# (scripts/fetch-meson.sh).  See build-and-test.rst, "Building QEMU".
+QEMU_VERSION	:= 10.0.13
+QPRISTINE	:= $(BUILD)/qemu-$(QEMU_VERSION)
+QSRC		:= $(BUILD)/qemu-src
+QOBJ		:= $(BUILD)/qemu
+MESON		:= $(BUILD)/tools/meson
+
+$(MESON)/.gmempv-meson:
+	@scripts/fetch-meson.sh $(MESON)
+
+$(QPRISTINE)/.gmempv-pristine:
+	@scripts/fetch-qemu.sh $(QPRISTINE)
+
+qemu-tree: $(QPRISTINE)/.gmempv-pristine
+	@scripts/prepare-qemu-tree.sh $(QPRISTINE) $(QSRC)
+
+qemu: qemu-tree $(MESON)/.gmempv-meson
+	@CC="$(KCC)" JOBS=$(JOBS) scripts/build-qemu.sh $(QSRC) $(QOBJ) $(MESON)/venv/bin/python3
+
 # ---- tests ------------------------------------------------------------------
 # KVM selftests (upstream and the project's, from the prepared tree), static.
 selftests: kernel
@@ -162,9 +188,10 @@ vmm: kernel
 
 # GMEMPV_INJECT_FAILURE=1 adds a suite that fails on purpose.
 GMEMPV_INJECT_FAILURE ?= 0
-initramfs: selftests tools vmm
+# QEMU (make qemu) goes in for the qemu/* suites of tests/suites.conf.
+initramfs: selftests tools vmm qemu
 	@GMEMPV_INJECT_FAILURE=$(GMEMPV_INJECT_FAILURE) scripts/mkinitramfs.sh \
-		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS) $(BZIMAGE)
+		$(BUILD)/initramfs.cpio $(STAGE)/modules $(SELFTESTS) $(BZIMAGE) $(QOBJ)
 
 # ---- test machine -----------------------------------------------------------
 harness:
@@ -211,7 +238,7 @@ boot-count: initramfs
 	@python3 scripts/summarize.py $(BUILD)/boots/results.log $(BUILD)/boots/console.log
 
 clean:
-	rm -rf $(KOBJ) $(KOBJ_COCO) $(SELFTESTS) $(STAGE) $(BUILD)/check $(BUILD)/check-smp \
+	rm -rf $(KOBJ) $(KOBJ_COCO) $(QOBJ) $(QSRC) $(SELFTESTS) $(STAGE) $(BUILD)/check $(BUILD)/check-smp \
 		$(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
 
 distclean:

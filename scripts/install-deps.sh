@@ -16,16 +16,31 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio
 	# make patches and its check: git format-patch and git am, checkpatch.pl
 	git perl
+	# make qemu (QEMU 10.0, scripts/fetch-qemu.sh): its build and the
+	# libraries of a KVM-only x86_64-softmmu (glib, zlib, libfdt for
+	# microvm's device tree); meson itself comes from bookworm-backports,
+	# below, Python's venv module for QEMU's configure
+	ninja-build pkgconf libglib2.0-dev zlib1g-dev libfdt-dev python3-venv bzip2
+	# the x86 option ROMs (linuxboot_dma.bin, pvh.bin, ...) are built with
+	# gcc -m32, whose probe in configure links 32-bit libgcc
+	gcc-multilib
+	# the firmware L1's QEMU 10.0 boots with (bios-256k.bin, bios-microvm.bin)
+	seabios
 )
 
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} = 0 ] && exit 0
+if [ ${#missing[@]} != 0 ]; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	echo "install-deps: installing ${missing[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
-sudo=
-[ "$(id -u)" = 0 ] || sudo=sudo
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# meson >= 1.5 for QEMU 10.0: bookworm-backports' .deb, unpacked under
+# build/tools/meson with a private apt configuration (the system's sources
+# are not changed); nothing is done when it is there.
+"$(dirname "$0")/fetch-meson.sh"

@@ -5,13 +5,14 @@
 # modules (KVM is loaded by modprobe), the static test programs and the
 # suites lists (tests/suites.conf, tests/suites-smp.conf); with BZIMAGE, the reference VMM, the kernel it boots as the
 # L2 guest and the guest's own small initramfs (busybox-static and
-# tests/vmm/guest-init).
+# tests/vmm/guest-init); with QEMU_OBJ too, QEMU 10.0 from `make qemu`, its
+# shared libraries and its firmware, and tests/qemu/e2e.sh.
 #
-#   mkinitramfs.sh OUT.cpio MODULES_DIR SELFTESTS_DIR [BZIMAGE]
+#   mkinitramfs.sh OUT.cpio MODULES_DIR SELFTESTS_DIR [BZIMAGE [QEMU_OBJ]]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$1 mods=$2 tests=$3 guest_kernel=${4:-}
+out=$1 mods=$2 tests=$3 guest_kernel=${4:-} qemu_obj=${5:-}
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
 busybox=$(command -v busybox || true)
@@ -40,7 +41,6 @@ if [ -n "$guest_kernel" ]; then
 	mkdir -p "$root/tests/vmm"
 	cp "$tests/vmm/gmem-vmm" "$guest_kernel" "$root/tests/vmm/"
 	install -m 0755 "$top/tests/vmm/e2e.sh" "$root/tests/vmm/"
-	install -m 0755 "$top/tests/vmm/qemu-e2e.sh" "$root/tests/vmm/"
 	groot=$(mktemp -d)
 	mkdir -p "$groot"/{bin,dev,proc,sys,tmp}
 	cp "$busybox" "$groot/bin/busybox"
@@ -48,6 +48,39 @@ if [ -n "$guest_kernel" ]; then
 	(cd "$groot" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) \
 		> "$root/tests/vmm/guest.cpio"
 	rm -rf "$groot"
+fi
+
+# QEMU 10.0 (make qemu) for the qemu/* suites: the binary (stripped) in
+# /tests/qemu/bin, the shared libraries it links at the paths ldd names,
+# and in /tests/qemu/share (its -L directory) the firmware q35 and microvm
+# load to boot a bzImage with -kernel: SeaBIOS (bios-256k.bin for q35,
+# bios-microvm.bin for microvm, Debian's seabios package) and the option
+# ROMs built from QEMU's own source (linuxboot_dma.bin, the -kernel loader
+# with fw_cfg DMA; kvmvapic.bin, which q35's APIC loads under KVM; pvh.bin
+# and multiboot_dma.bin for PVH and multiboot kernels).  No VGA BIOS and no
+# NIC boot ROMs: the suites run without a display and boot no NIC.
+if [ -n "$qemu_obj" ]; then
+	qbin=$qemu_obj/qemu-system-x86_64
+	[ -x "$qbin" ] || die "$qbin was not built (make qemu)"
+	[ -n "$guest_kernel" ] || die "QEMU's suites boot the L2 guest: BZIMAGE is needed too"
+	mkdir -p "$root/tests/qemu/bin" "$root/tests/qemu/share"
+	strip -o "$root/tests/qemu/bin/qemu-system-x86_64" "$qbin"
+	ldd "$qbin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u |
+	while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+	[ -e "$root/lib64/ld-linux-x86-64.so.2" ] || die "ldd named no dynamic loader for $qbin"
+	for f in bios-256k.bin bios-microvm.bin; do
+		[ -f "/usr/share/seabios/$f" ] || die "/usr/share/seabios/$f is missing: apt-get install seabios"
+		cp "/usr/share/seabios/$f" "$root/tests/qemu/share/"
+	done
+	for f in linuxboot_dma.bin kvmvapic.bin pvh.bin multiboot_dma.bin; do
+		[ -f "$qemu_obj/pc-bios/optionrom/$f" ] || die "$qemu_obj/pc-bios/optionrom/$f was not built"
+		cp "$qemu_obj/pc-bios/optionrom/$f" "$root/tests/qemu/share/"
+	done
+	install -m 0755 "$top/tests/qemu/e2e.sh" "$root/tests/qemu/"
+	install -m 0755 "$top/tests/qemu/protected.sh" "$root/tests/qemu/"
 fi
 
 # The TAP helper the shell suites source.
