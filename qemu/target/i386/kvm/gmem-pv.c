@@ -136,7 +136,7 @@ static uint64_t gmem_pv_gpa_of(RAMBlock *rb, uint64_t offset)
 static void gmem_pv_sigbus(int sig, siginfo_t *si, void *ctx)
 {
     uintptr_t addr = (uintptr_t)si->si_addr;
-    char msg[256];
+    char msg[320], who[64] = "the main loop or an I/O thread";
     int i, n;
 
     for (i = 0; i < gmem_pv_nr_blocks; i++) {
@@ -146,13 +146,19 @@ static void gmem_pv_sigbus(int sig, siginfo_t *si, void *ctx)
         if (addr < host || addr - host >= rb->max_length) {
             continue;
         }
+        if (current_cpu && current_cpu->kvm_run) {
+            snprintf(who, sizeof(who), "vCPU %d, KVM exit %u",
+                     current_cpu->cpu_index,
+                     current_cpu->kvm_run->exit_reason);
+        }
         n = snprintf(msg, sizeof(msg),
                      "gmem-pv: QEMU accessed private guest memory at GPA "
                      "0x%" PRIx64 " (RAM block %s, offset 0x%" PRIx64
-                     "): refused by KVM (SIGBUS); nothing was read or "
-                     "written; exiting with status %d\n",
+                     ", in %s): refused by KVM (SIGBUS); nothing was read "
+                     "or written; exiting with status %d\n",
                      gmem_pv_gpa_of(rb, addr - host), rb->idstr,
-                     (uint64_t)(addr - host), GMEM_PV_EXIT_PRIVATE_ACCESS);
+                     (uint64_t)(addr - host), who,
+                     GMEM_PV_EXIT_PRIVATE_ACCESS);
         if (n > 0 && write(STDERR_FILENO, msg, MIN(n, sizeof(msg) - 1)) < 0) {
             _exit(GMEM_PV_EXIT_PRIVATE_ACCESS);
         }
@@ -725,6 +731,14 @@ static int gmem_pv_kvm_init(ConfidentialGuestSupport *cgs, Error **errp)
                    "while shared");
         return -1;
     }
+
+    /*
+     * The APIC's vapic (kvmvapic.bin, a TPR optimization for old 32-bit
+     * Windows) reads and patches guest code from QEMU on the guest's TPR
+     * accesses: a host write into guest memory, and a read of private
+     * memory (SIGBUS) once the guest made it private.  Off.
+     */
+    object_register_sugar_prop("apic-common", "vapic", "off", false);
 
     error_setg(&gp->migration_blocker, "gmem-pv-guest: migration and "
                "savevm are not supported: guest memory is private to the "
