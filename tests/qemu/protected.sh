@@ -6,7 +6,7 @@
 # gmem-pv's QEMU 10.0 (make qemu, laid into L1 by scripts/mkinitramfs.sh)
 # and prints TAP.  See Documentation/virt/gmem-pv/qemu.rst.
 #
-#   protected.sh protected_boot | disk_roundtrip | shared_extents |
+#   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
 #               refusal_no_caps | demo
 #
@@ -182,7 +182,7 @@ private_read_refused() {
 	ok $? "QEMU ends with status 65 after reading a private GPA (got $rc), no crash, no hang"
 	grep -q 'gmem-pv: probe: GPA 0x1000000 is private' "$log"
 	ok $? "the guest's kernel page at 16 MiB was private when QEMU read it"
-	grep -q 'gmem-pv: QEMU accessed private guest memory at GPA 0x1000000 (RAM block pc.ram, offset 0x1000000): refused by KVM (SIGBUS)' "$log"
+	grep -q 'gmem-pv: QEMU accessed private guest memory at GPA 0x1000000 (RAM block pc.ram, offset 0x1000000, in vCPU 0, KVM exit 2): refused by KVM (SIGBUS)' "$log"
 	ok $? "QEMU's SIGBUS is reported naming the GPA"
 	! grep -q 'PROBE-RESULT .*leaked=1' "$log"
 	ok $? "the read returned nothing"
@@ -288,6 +288,12 @@ demo() {
 	[ $fail = 0 ]
 	ok $? "report printed"
 }
+
+# --qemu PATH: another binary (a build without a fix, to see the test fail)
+if [ "$1" = --qemu ]; then
+	QEMU=$2
+	shift 2
+fi
 
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
