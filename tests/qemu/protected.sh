@@ -19,7 +19,7 @@ V=${GMEMVM_DIR:-/tests/vmm}
 QEMU=${GMEMPV_QEMU:-/tests/qemu/bin/qemu-system-x86_64}
 QEMU_FW=${GMEMPV_QEMU_FW:-/tests/qemu/share}
 MB=16
-TMO=${GMEMPV_QEMU_L2_TIMEOUT:-150}
+TMO=${GMEMPV_QEMU_L2_TIMEOUT:-300}
 
 # The protected machine; "$PROT" goes before the machine's other options.
 PROT="-object gmem-pv-guest,id=gp0,debug-port=on"
@@ -57,7 +57,7 @@ run_qemu() {
 		-display none -serial stdio -monitor none -no-reboot \
 		$obj -machine $mach $devs "$@" \
 		-kernel $V/bzImage -initrd $V/guest.cpio \
-		-append "console=ttyS0 earlyprintk=serial,ttyS0 reboot=k panic=-1 kunit.enable=0 $APPEND"
+		-append "console=ttyS0 reboot=k panic=-1 kunit.enable=0 $APPEND"
 	echo "# $QEMU $*"
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	timeout "$TMO" "$QEMU" "$@" < /dev/null > "$log.raw" 2>&1
@@ -140,7 +140,7 @@ disk_roundtrip() {
 # pages of the shared extents QEMU reported (call N) inside the guest's
 # e820 RAM ranges, as the driver hinted them (page aligned inward)
 shared_in_ram() {
-	ram=$(sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] usable.*/\1 \2/p' "$log")
+	ram=$(sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(usable\|System RAM\)$/\1 \2/p' "$log")
 	grep "gmem-pv: SHARED-EXTENT call=$1 " "$log" |
 		sed 's/.* start=\(0x[0-9a-f]*\) end=\(0x[0-9a-f]*\).*/\1 \2/' > /tmp/qe2e-ext
 	total=0
