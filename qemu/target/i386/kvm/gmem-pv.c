@@ -32,6 +32,7 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
+#include "system/dma.h"
 #include "migration/blocker.h"
 #include "monitor/monitor.h"
 #include "monitor/hmp-target.h"
@@ -362,11 +363,15 @@ static void gmem_pv_exit_report(Notifier *n, void *data)
     if (!gmem_pv->debug_port) {
         return;
     }
-    /* Testing: where each vCPU is, for a guest that stopped early. */
+    /*
+     * Testing: where each vCPU is, for a guest that stopped early.  The
+     * registers only: CPU_DUMP_CODE would read the guest's code through
+     * its page tables, which are private (SIGBUS).
+     */
     CPU_FOREACH(cpu) {
         cpu_synchronize_state(cpu);
         error_printf("gmem-pv: vCPU %d state:\n", cpu->cpu_index);
-        cpu_dump_state(cpu, stderr, CPU_DUMP_CODE);
+        cpu_dump_state(cpu, stderr, 0);
     }
 }
 
@@ -432,6 +437,31 @@ static void gmem_pv_probe(void)
                  " leaked=1 word=0x%" PRIx64 "\n", gpa, word);
 }
 
+/*
+ * The DMA probe (test port, event 5): a device-style DMA write of 8 bytes
+ * into the first page of the guest kernel (16 MiB), through QEMU's DMA API
+ * (dma_memory_write(), what device models use).  The guest keeps the page
+ * private, so the write faults and the SIGBUS handler ends QEMU naming the
+ * GPA; nothing is written.  A gmem-pv guest never gives a device private
+ * memory itself (its dma-direct refuses), so the test asks QEMU to.
+ */
+static void gmem_pv_dma_probe(void)
+{
+    const uint64_t gpa = 16 * MiB;
+    uint64_t word = 0x646d612d70726f62ULL;
+    int private = gmem_pv_page_private(gpa);
+    MemTxResult r;
+
+    error_printf("gmem-pv: dma probe: GPA 0x%" PRIx64 " is %s; QEMU writes "
+                 "8 bytes there with dma_memory_write(), as a device does\n",
+                 gpa, private < 0 ? "not guest_memfd" :
+                 private ? "private" : "shared");
+    r = dma_memory_write(&address_space_memory, gpa, &word, sizeof(word),
+                         MEMTXATTRS_UNSPECIFIED);
+    error_printf("gmem-pv: DMA-PROBE-RESULT private_gpa=0x%" PRIx64
+                 " written=1 result=%d\n", gpa, r);
+}
+
 static uint64_t gmem_pv_port_read(void *opaque, hwaddr addr, unsigned size)
 {
     return 0;
@@ -462,6 +492,9 @@ static void gmem_pv_port_write(void *opaque, hwaddr addr, uint64_t val,
         break;
     case 4:
         gmem_pv_report(true);
+        break;
+    case 5:
+        gmem_pv_dma_probe();
         break;
     default:
         error_printf("gmem-pv: test port: unknown event %" PRIu64 "\n", val);
@@ -892,7 +925,7 @@ static void gmem_pv_guest_class_init(ObjectClass *oc, void *data)
                                    gmem_pv_set_debug_port);
     object_class_property_set_description(oc, "debug-port",
         "testing: I/O port 0x501 exits, 0x502 reports boot, probe, stats, "
-        "extents");
+        "extents, DMA probe");
     object_class_property_add_str(oc, "huge-pages", gmem_pv_get_huge_pages,
                                   gmem_pv_set_huge_pages);
     object_class_property_set_description(oc, "huge-pages",
