@@ -1,6 +1,8 @@
 /*
  * gmem-pv protected guests: the gmem-pv-guest object
  *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
  *   -object gmem-pv-guest,id=gp0 -machine q35,confidential-guest-support=gp0
  *
  * makes a KVM_X86_SW_PROTECTED_VM whose RAM lives in guest_memfd, one file

@@ -1,6 +1,8 @@
 /*
  * gmem-pv protected guests: the gmem-pv-guest object
  *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
  * The gmem-pv ABI of the host kernel (include/uapi/linux/kvm_gmem_pv.h and
  * kvm_gmem_pv_para.h of the gmem-pv project) beyond QEMU's linux-headers,
  * which stop at Linux 6.14.
