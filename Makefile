@@ -54,7 +54,7 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 		   gmem_pv/gmem_scale_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
-	qemu qemu-tree kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
+	qemu qemu-tree qemu-patches kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
 .DEFAULT_GOAL := help
 
 help:
@@ -160,6 +160,11 @@ qemu-tree: $(QPRISTINE)/.gmempv-pristine
 
 qemu: qemu-tree $(MESON)/.gmempv-meson
 	@CC="$(KCC)" JOBS=$(JOBS) scripts/build-qemu.sh $(QSRC) $(QOBJ) $(MESON)/venv/bin/python3
+
+# The QEMU changes as a git format-patch series against 10.0.13, for git am
+# onto a user's own v10.0.13 (scripts/qemu-patches.sh; README.md).
+qemu-patches: qemu-tree
+	@scripts/qemu-patches.sh $(QPRISTINE) $(BUILD)/qemu-patches-git $(BUILD)/qemu-patches
 
 # ---- tests ------------------------------------------------------------------
 # KVM selftests (upstream and the project's, from the prepared tree), static.

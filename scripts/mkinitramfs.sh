@@ -80,6 +80,7 @@ if [ -n "$qemu_obj" ]; then
 		cp "$qemu_obj/pc-bios/optionrom/$f" "$root/tests/qemu/share/"
 	done
 	install -m 0755 "$top/tests/qemu/e2e.sh" "$root/tests/qemu/"
+	install -m 0755 "$top/tests/qemu/protected.sh" "$root/tests/qemu/"
 fi
 
 # The TAP helper the shell suites source.

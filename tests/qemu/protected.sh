@@ -1,0 +1,309 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# End-to-end tests of QEMU's gmem-pv-guest object, run in L1: each boots
+# the L2 guest (the same bzImage and guest init as tests/vmm/e2e.sh) with
+# gmem-pv's QEMU 10.0 (make qemu, laid into L1 by scripts/mkinitramfs.sh)
+# and prints TAP.  See Documentation/virt/gmem-pv/qemu.rst.
+#
+#   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
+#               private_read_refused | dma_private_fails | refusals |
+#               refusal_no_caps | demo
+#
+# refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
+# the others with it.  demo is make run's QEMU report.
+
+. "$(dirname "$0")/../lib/tap.sh"
+
+V=${GMEMVM_DIR:-/tests/vmm}
+QEMU=${GMEMPV_QEMU:-/tests/qemu/bin/qemu-system-x86_64}
+QEMU_FW=${GMEMPV_QEMU_FW:-/tests/qemu/share}
+MB=16
+TMO=${GMEMPV_QEMU_L2_TIMEOUT:-300}
+
+# The protected machine; "$PROT" goes before the machine's other options.
+PROT="-object gmem-pv-guest,id=gp0,debug-port=on"
+MACH_PROT="q35,confidential-guest-support=gp0"
+
+# run_qemu NAME [--unprotected] [--disk] [--] QEMU-ARGS... [-append-extra X]:
+# boot the L2 guest; its console and QEMU's messages in /tmp/qe2e-NAME.log,
+# QEMU's exit status in $rc.  Guest command line extras in $APPEND.
+run_qemu() {
+	name=$1
+	shift
+	log=/tmp/qe2e-$name.log
+	disk=/tmp/qe2e-$name.disk
+	mach=$MACH_PROT
+	obj=$PROT
+	# XSAVE breaks L2 guests under nested TCG: the object clears it (and
+	# what it manages) for the protected guest; the baseline clears it too.
+	cpu=host
+	devs=
+	while :; do
+		case "$1" in
+		--unprotected) mach=q35; obj=; cpu=host,-xsave; shift ;;
+		--disk)
+			dd if=/dev/zero of=$disk bs=1M count=64 2>/dev/null
+			devs="-drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
+			devs="$devs -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on"
+			shift ;;
+		--) shift; break ;;
+		*) break ;;
+		esac
+	done
+	fw=
+	[ -n "$QEMU_FW" ] && fw="-L $QEMU_FW"
+	set -- $fw -accel kvm -cpu $cpu -m 512 -smp 1 -nodefaults -no-user-config \
+		-display none -serial stdio -monitor none -no-reboot \
+		$obj -machine $mach $devs "$@" \
+		-kernel $V/bzImage -initrd $V/guest.cpio \
+		-append "console=ttyS0 reboot=k panic=-1 kunit.enable=0 $APPEND"
+	echo "# $QEMU $*"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	timeout "$TMO" "$QEMU" "$@" < /dev/null > "$log.raw" 2>&1
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	secs=$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")
+	tr -d '\r' < "$log.raw" > "$log"
+	rm -f "$log.raw"
+	sed -e 's/^/# /' "$log"
+	echo "# exit status $rc after $secs s"
+}
+
+field() {	# field KEY LINE-PREFIX: value of KEY=... on the last such line
+	grep "$2" "$log" | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+
+no_splat() {
+	! grep -q -E 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|general protection|Call Trace:|rcu: INFO' "$log"
+}
+
+init_secs() {	# the guest's clock when it started /init
+	sed -n 's/^\[ *\([0-9.]*\)\].*Run \/init as init process.*/\1/p' "$log" | head -1
+}
+
+exited() {	# the guest ended QEMU through the test port with status $1
+	[ "$rc" = "$1" ] && grep -q "^gmem-pv: guest exit status $1\$" "$log"
+}
+
+guest_status() {	# the guest's own status line (unprotected: no exit port)
+	grep 'GUEST-STATUS' "$log" | tail -1 | cut -d' ' -f2
+}
+
+disk_ok() {
+	set -- $(grep 'GUEST-DISK-SUM' "$log" | tail -1 | tr ' ' '\n' | sed -n 's/^\(wrote\|read\)=//p')
+	host=$(head -c $((MB * 1048576)) $disk | sha256sum | cut -d' ' -f1)
+	echo "# guest wrote $1, read back $2; host file has $host"
+	[ -n "$1" ] && [ "$1" = "$2" ] && [ "$1" = "$host" ]
+}
+
+speed() {
+	grep "$1" "$log" | tail -1 | sed -n 's/.* mbps=\([0-9.]*\).*/\1/p'
+}
+
+protected_boot() {
+	echo "1..6"
+	APPEND="gmemvm.test=boot" run_qemu boot
+	exited 0
+	ok $? "protected guest under QEMU exits with status 0 through the test port (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: .* MiB of RAM in 1 guest_memfd' "$log"
+	ok $? "QEMU made a protected VM, RAM in one in-place guest_memfd"
+	grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "protected guest reaches userspace ($(field userspace_secs 'gmem-pv: BOOT ') s)"
+	grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ]
+	ok $? "the guest driver reports a protected guest (active=1)"
+	p=$(field shared_pages_end 'gmem-pv: STATS')
+	g=$(field guest_pages 'gmem-pv: STATS')
+	[ -n "$p" ] && [ "$p" -lt $((g / 2)) ]
+	ok $? "most of the guest's RAM is private at exit ($p of $g pages shared)"
+	no_splat
+	ok $? "no kernel splat in the guest"
+}
+
+disk_roundtrip() {
+	echo "1..5"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu disk --disk
+	exited 0
+	ok $? "protected guest disk round trip (virtio-blk-pci, iommu_platform=on) exits 0"
+	disk_ok
+	ok $? "protected: $MB MiB pattern read back intact, image file in L1 matches"
+	no_splat
+	ok $? "no kernel splat in the protected guest"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu disk_unprot --unprotected --disk
+	[ "$(guest_status)" = 0 ] && [ $rc = 0 ]
+	ok $? "unprotected QEMU baseline: the guest's checks passed (status $(guest_status), QEMU $rc)"
+	disk_ok
+	ok $? "unprotected: same round trip intact, image file matches"
+}
+
+# pages of the shared extents QEMU reported (call N) inside the guest's
+# e820 RAM ranges, as the driver hinted them (page aligned inward)
+shared_in_ram() {
+	ram=$(sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(usable\|System RAM\)$/\1 \2/p' "$log")
+	grep "gmem-pv: SHARED-EXTENT call=$1 " "$log" |
+		sed 's/.* start=\(0x[0-9a-f]*\) end=\(0x[0-9a-f]*\).*/\1 \2/' > /tmp/qe2e-ext
+	total=0
+	echo "$ram" | { while read a b; do
+		[ -n "$a" ] || continue
+		rs=$(( (a + 4095) / 4096 ))
+		re=$(( (b + 1) / 4096 ))
+		while read s e; do
+			s=$((s / 4096)); e=$((e / 4096))
+			[ $s -lt $rs ] && s=$rs
+			[ $e -gt $re ] && e=$re
+			[ $e -gt $s ] && total=$((total + e - s))
+		done < /tmp/qe2e-ext
+	done; echo $total; }
+}
+
+shared_extents() {
+	echo "1..4"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu extents --disk
+	exited 0
+	ok $? "protected guest with a disk exits 0"
+	call=$(grep 'gmem-pv: SHARED-EXTENTS-END' "$log" | tail -1 | sed 's/.*call=\([0-9]*\).*/\1/')
+	[ -n "$call" ] && grep -q "gmem-pv: SHARED-EXTENT call=$call " "$log"
+	ok $? "QEMU reported the guest_memfd's shared extents at exit (call ${call:-none})"
+	q=$(shared_in_ram "$call")
+	gs=$(field shared_pages GUEST-GMEMPV)
+	all=$(field shared_pages 'gmem-pv: SHARED-EXTENTS-END')
+	echo "# shared pages: QEMU's extents in e820 RAM $q (all extents $all), guest driver's shared_pages $gs"
+	[ -n "$gs" ] && [ "$q" = "$gs" ]
+	ok $? "QEMU's shared extents in the guest's RAM == the guest driver's shared pages ($q == ${gs:-?})"
+	[ -n "$gs" ] && [ "$gs" -gt 0 ]
+	ok $? "the guest shared memory (swiotlb, kvmclock, rings)"
+}
+
+private_read_refused() {
+	echo "1..4"
+	APPEND="gmemvm.test=probe" run_qemu probe
+	[ $rc = 65 ]
+	ok $? "QEMU ends with status 65 after reading a private GPA (got $rc), no crash, no hang"
+	grep -q 'gmem-pv: probe: GPA 0x1000000 is private' "$log"
+	ok $? "the guest's kernel page at 16 MiB was private when QEMU read it"
+	grep -q 'gmem-pv: QEMU accessed private guest memory at GPA 0x1000000 (RAM block pc.ram, offset 0x1000000, in vCPU 0, KVM exit 2): refused by KVM (SIGBUS)' "$log"
+	ok $? "QEMU's SIGBUS is reported naming the GPA"
+	! grep -q 'PROBE-RESULT .*leaked=1' "$log"
+	ok $? "the read returned nothing"
+}
+
+# A device-style DMA write into a private page (QEMU's dma_memory_write()
+# at the guest's request).  A gmem-pv guest never gives a device private
+# memory itself: with swiotlb=noforce its dma-direct refuses the mapping
+# (WARNING "DMA addr ... overflow") and its disk I/O hangs, so the test
+# port asks QEMU to do it.
+dma_private_fails() {
+	echo "1..4"
+	APPEND="gmemvm.test=dmaprobe" run_qemu dma
+	[ $rc = 65 ]
+	ok $? "QEMU ends with status 65 (got $rc): no hang, no crash"
+	grep -q 'gmem-pv: dma probe: GPA 0x1000000 is private' "$log"
+	ok $? "the page at 16 MiB was private when QEMU's DMA wrote to it"
+	grep -q 'gmem-pv: QEMU accessed private guest memory at GPA 0x1000000 (RAM block pc.ram, offset 0x1000000, in vCPU 0, KVM exit 2): refused by KVM (SIGBUS)' "$log"
+	ok $? "the DMA into private memory is reported naming the GPA"
+	! grep -q 'DMA-PROBE-RESULT .*written=1' "$log"
+	ok $? "the DMA write did not complete"
+}
+
+# refuse NAME WHAT PATTERN QEMU-ARGS...: QEMU must exit non-zero at once
+# with the message
+refuse() {
+	n1=$1 what=$2 pat=$3
+	shift 3
+	log=/tmp/qe2e-refuse-$n1.log
+	fw=
+	[ -n "$QEMU_FW" ] && fw="-L $QEMU_FW"
+	echo "# $QEMU ... $*"
+	timeout 120 "$QEMU" $fw -accel kvm -m 512 -nodefaults -no-user-config \
+		-display none -serial none -monitor none "$@" \
+		-kernel $V/bzImage < /dev/null > $log 2>&1
+	r=$?
+	sed -e 's/^/# /' $log
+	[ $r != 0 ] && [ $r != 124 ] && grep -q -- "$pat" $log
+	ok $? "$what: QEMU exits non-zero ($r) saying why"
+}
+
+refusals() {
+	echo "1..7"
+	refuse memfd "memory-backend-memfd" \
+		"its memory backend provides its own memory, which cannot be converted in place" \
+		-object memory-backend-memfd,id=m0,size=512M $PROT \
+		-machine $MACH_PROT,memory-backend=m0
+	refuse file "memory-backend-file" \
+		"its memory backend provides its own memory, which cannot be converted in place" \
+		-object memory-backend-file,id=m0,size=512M,mem-path=/tmp/qe2e-ram $PROT \
+		-machine $MACH_PROT,memory-backend=m0
+	rm -f /tmp/qe2e-ram
+	refuse hotplug "memory hotplug (slots, maxmem)" \
+		"memory hotplug (-m slots=, maxmem=) is not supported" \
+		-m 512,slots=2,maxmem=1G $PROT -machine $MACH_PROT
+	refuse migration "-only-migratable" \
+		"migration and savevm are not supported" \
+		-only-migratable $PROT -machine $MACH_PROT
+	refuse smm "smm=on" "smm=on is not supported" \
+		$PROT -machine $MACH_PROT,smm=on
+	refuse owned "guest-owned=on with service=off" "guest-owned=on needs service=on" \
+		-object gmem-pv-guest,id=gp0,service=off -machine $MACH_PROT
+	# migrate and savevm asked for on the monitor of a stopped VM
+	log=/tmp/qe2e-refuse-monitor.log
+	printf 'savevm s1\nmigrate -d exec:cat>/dev/null\ninfo migrate\nquit\n' |
+		timeout 120 "$QEMU" ${QEMU_FW:+-L $QEMU_FW} -accel kvm -m 512 -nodefaults \
+			-no-user-config -display none -serial none -S -monitor stdio \
+			$PROT -machine $MACH_PROT -kernel $V/bzImage > $log 2>&1
+	sed -e 's/^/# /' $log
+	[ "$(grep -c 'migration and savevm are not supported' $log)" -ge 2 ] &&
+		! grep -q 'Migration status: completed' $log
+	ok $? "savevm and migrate on the monitor are refused, naming why"
+}
+
+refusal_no_caps() {
+	echo "1..1"
+	refuse nocaps "kvm without vm_memory_attributes=0" \
+		"this kernel lacks private/shared state in guest_memfd (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES): KVM_CHECK_EXTENSION(252) = 0" \
+		$PROT -machine $MACH_PROT
+}
+
+# make run: the protected guest's command line and console, then boot time
+# and disk throughput protected/unprotected, three runs each.
+demo() {
+	echo "1..2"
+	i=1 pb= ub= pt= ut= pw= uw= pr= ur= fail=0
+	while [ $i -le 3 ]; do
+		APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu demo_p$i --disk
+		exited 0 && disk_ok || fail=1
+		pb="$pb $(init_secs)"; pt="$pt $secs"
+		pw="$pw $(speed GUEST-DISK-WRITE)"; pr="$pr $(speed GUEST-DISK-READ)"
+		APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu demo_u$i --unprotected --disk
+		[ "$(guest_status)" = 0 ] && disk_ok || fail=1
+		ub="$ub $(init_secs)"; ut="$ut $secs"
+		uw="$uw $(speed GUEST-DISK-WRITE)"; ur="$ur $(speed GUEST-DISK-READ)"
+		i=$((i + 1))
+	done
+	ok $fail "three protected and three unprotected QEMU guests did the disk round trip"
+	range() { echo "$*" | tr ' ' '\n' | grep . | sort -n | sed -n '1p;$p' | tr '\n' ' ' | awk '{ printf "%s-%s", $1, $2 }'; }
+	echo "# ---- gmem-pv under QEMU 10.0: protected guest report (3 runs each) ----"
+	echo "# L2 kernel start to /init (guest clock): protected $(range $pb) s, unprotected $(range $ub) s"
+	echo "# whole QEMU run (L1 clock, firmware and disk test included): protected $(range $pt) s, unprotected $(range $ut) s"
+	echo "# disk write ($MB MiB, O_DIRECT): protected $(range $pw) MB/s, unprotected $(range $uw) MB/s"
+	echo "# disk read  ($MB MiB, O_DIRECT): protected $(range $pr) MB/s, unprotected $(range $ur) MB/s"
+	grep 'gmem-pv: STATS' /tmp/qe2e-demo_p3.log | tail -1 | sed 's/^/# /'
+	[ $fail = 0 ]
+	ok $? "report printed"
+}
+
+# --qemu PATH: another binary (a build without a fix, to see the test fail)
+if [ "$1" = --qemu ]; then
+	QEMU=$2
+	shift 2
+fi
+
+case "$1" in
+protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
+dma_private_fails | refusals | refusal_no_caps | demo)
+	"$1" ;;
+*)
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo" >&2
+	exit 2 ;;
+esac
+[ "$failed" = 0 ]
