@@ -6,7 +6,7 @@
 #
 #   make run      boot the test machine and show what it does (README)
 #   make check    build everything, run every suite, print 'N passed, N failed'
-#   make bench    run the benchmarks in L1 and print their ratios
+#   make bench    run the benchmarks in L1 on the bench kernel, print their ratios
 #   make kernel   fetch, overlay, patch, configure and build the kernel only
 #   make patches  write the project as a git format-patch series (build/patches)
 #   make boot-count  count L2 boots that take an interrupt with IF clear
@@ -54,7 +54,8 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 		   gmem_pv/gmem_scale_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
-	qemu qemu-tree qemu-patches kernel-coco-check coco-suite patches patches-suite boot-count clean distclean help
+	qemu qemu-tree qemu-patches kernel-coco-check bench-kernel coco-suite patches patches-suite \
+	boot-count clean distclean help
 .DEFAULT_GOAL := help
 
 help:
@@ -230,11 +231,47 @@ run: initramfs
 	@scripts/run-l1.sh run $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/run
 	@python3 scripts/summarize.py $(BUILD)/run/results.log $(BUILD)/run/console.log
 
+# ---- benchmarks -------------------------------------------------------------
 # Benchmarks print ratios measured side by side in one L1 run; the summary
-# only says whether they ran cleanly.
+# only says whether they ran cleanly.  They run on the bench kernel: the
+# same prepared tree (overlay and series) configured with
+# configs/bench.config after configs/gmem-pv.config (no KASAN, lockdep,
+# UBSAN, DEBUG_VM, DEBUG_LIST, KUnit), built in build/obj-bench with its own
+# modules and initramfs; the selftests are the test kernel's.
+# GMEMPV_BENCH_KERNEL=test benches the test kernel instead.  `make check`
+# never builds the bench kernel.
+GMEMPV_BENCH_KERNEL ?= bench
+KOBJ_BENCH	:= $(BUILD)/obj-bench
+STAGE_BENCH	:= $(BUILD)/stage-bench
+KMAKE_BENCH	:= $(MAKE) -C $(KSRC) O=$(KOBJ_BENCH) CC="$(KCC)" -j$(JOBS)
+BZIMAGE_BENCH	:= $(KOBJ_BENCH)/arch/x86/boot/bzImage
+
+$(KOBJ_BENCH)/.config: $(CONFIG_INPUTS) $(TOP)/configs/bench.config | tree
+	@scripts/kconfig.sh $(KSRC) $(KOBJ_BENCH) $(TOP)/configs/gmem-pv.config \
+		$(TOP)/configs/bench.config
+
+bench-kernel: tree $(KOBJ_BENCH)/.config
+	@echo "  KERNEL  bench kernel (configs/bench.config) with $(KCC), -j$(JOBS)"
+	@$(KMAKE_BENCH) -s bzImage modules
+	@rm -rf $(STAGE_BENCH)/modules
+	@$(KMAKE_BENCH) -s modules_install INSTALL_MOD_PATH=$(STAGE_BENCH)/modules >/dev/null
+	@echo "  KERNEL  $(BZIMAGE_BENCH)"
+
+ifeq ($(GMEMPV_BENCH_KERNEL),test)
 bench: initramfs
-	@scripts/run-l1.sh bench $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/bench
+	@GMEMPV_BENCH_KERNEL=test scripts/run-l1.sh bench $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/bench
 	@python3 scripts/summarize.py $(BUILD)/bench/results.log $(BUILD)/bench/console.log
+else ifeq ($(GMEMPV_BENCH_KERNEL),bench)
+$(BUILD)/initramfs-bench.cpio: bench-kernel selftests tools vmm
+	@scripts/mkinitramfs.sh $@ $(STAGE_BENCH)/modules $(SELFTESTS) $(BZIMAGE_BENCH)
+
+bench: $(BUILD)/initramfs-bench.cpio
+	@GMEMPV_BENCH_KERNEL=bench scripts/run-l1.sh bench $(BZIMAGE_BENCH) $(BUILD)/initramfs-bench.cpio $(BUILD)/bench
+	@python3 scripts/summarize.py $(BUILD)/bench/results.log $(BUILD)/bench/console.log
+else
+bench:
+	@echo "make: GMEMPV_BENCH_KERNEL must be bench or test, not '$(GMEMPV_BENCH_KERNEL)'" >&2; exit 1
+endif
 
 # How often L2 guests take an interrupt with IF clear, protected and not
 # (GMEMPV_BOOTS of each, 20 by default); a measurement, not a test.
@@ -243,8 +280,8 @@ boot-count: initramfs
 	@python3 scripts/summarize.py $(BUILD)/boots/results.log $(BUILD)/boots/console.log
 
 clean:
-	rm -rf $(KOBJ) $(KOBJ_COCO) $(QOBJ) $(QSRC) $(SELFTESTS) $(STAGE) $(BUILD)/check $(BUILD)/check-smp \
-		$(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
+	rm -rf $(KOBJ) $(KOBJ_COCO) $(KOBJ_BENCH) $(QOBJ) $(QSRC) $(SELFTESTS) $(STAGE) $(STAGE_BENCH) \
+		$(BUILD)/check $(BUILD)/check-smp $(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
 
 distclean:
 	rm -rf $(BUILD)

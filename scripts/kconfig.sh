@@ -7,6 +7,8 @@
 # so that a dependency Kconfig silently refused never goes unnoticed.
 #
 #   kconfig.sh SRCTREE OBJTREE FRAGMENT...
+#
+# Fragments merge in order; a later one's line for a symbol wins.
 set -euo pipefail
 
 src=$1 obj=$2
@@ -19,23 +21,35 @@ make -s -C "$src" O="$obj" tinyconfig >/dev/null
 	"$src/kernel/configs/kvm_guest.config" "$@" >/dev/null
 make -s -C "$src" O="$obj" olddefconfig >/dev/null
 
-bad=0
+# Every symbol a fragment names must have the value of the last fragment
+# that names it (configs/bench.config overrides configs/gmem-pv.config).
+declare -A want from
 for frag in "$@"; do
 	while IFS= read -r line; do
 		case "$line" in
-		CONFIG_*=*)
-			grep -qxF "$line" "$obj/.config" || {
-				echo "kconfig: $frag: wanted '$line', got '$(grep -E "^(# )?${line%%=*}[= ]" "$obj/.config" || echo unset)'" >&2
-				bad=1
-			} ;;
-		"# CONFIG_"*" is not set")
-			sym=${line#\# }; sym=${sym%% *}
-			if grep -qE "^$sym=" "$obj/.config"; then
-				echo "kconfig: $frag: wanted $sym off, got '$(grep -E "^$sym=" "$obj/.config")'" >&2
-				bad=1
-			fi ;;
+		CONFIG_*=*) sym=${line%%=*} ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
+		*) continue ;;
 		esac
+		want[$sym]=$line from[$sym]=$frag
 	done < "$frag"
+done
+
+bad=0
+for sym in "${!want[@]}"; do
+	line=${want[$sym]} frag=${from[$sym]}
+	case "$line" in
+	CONFIG_*=*)
+		grep -qxF "$line" "$obj/.config" || {
+			echo "kconfig: $frag: wanted '$line', got '$(grep -E "^(# )?${sym}[= ]" "$obj/.config" || echo unset)'" >&2
+			bad=1
+		} ;;
+	*)
+		if grep -qE "^$sym=" "$obj/.config"; then
+			echo "kconfig: $frag: wanted $sym off, got '$(grep -E "^$sym=" "$obj/.config")'" >&2
+			bad=1
+		fi ;;
+	esac
 done
 [ $bad = 0 ] || die "the config fragment did not apply; fix its dependencies"
 echo "  CONFIG  $(grep -c '=[ym]$' "$obj/.config") options set"

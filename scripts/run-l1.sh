@@ -12,6 +12,8 @@
 # GMEMPV_QEMU_TIMEOUT (seconds, default 2400) bounds the whole run; the
 # suites have their own timeouts inside.  GMEMPV_QEMU_MEM / GMEMPV_QEMU_SMP
 # size the machine; GMEMPV_QEMU_ACCEL is the -accel argument.
+# GMEMPV_BENCH_KERNEL (bench or test, set by `make bench`) names the kernel
+# in the first line.
 #
 # MODE check-smp is the second boot of `make check`: two CPUs under
 # single-threaded TCG whatever GMEMPV_QEMU_SMP/GMEMPV_QEMU_ACCEL say,
@@ -43,7 +45,7 @@ rm -f "$outdir/console.log" "$outdir/results.log"
 : > "$outdir/results.log"
 
 start=$(date +%s)
-echo "  QEMU    L1: -accel $accel -cpu EPYC,+svm,+npt -smp $smp -m $mem (mode=$mode, limit ${limit}s)"
+echo "  QEMU    L1: -accel $accel -cpu EPYC,+svm,+npt -smp $smp -m $mem (mode=$mode${GMEMPV_BENCH_KERNEL:+, ${GMEMPV_BENCH_KERNEL} kernel}, limit ${limit}s)"
 timeout -s KILL "$limit" qemu-system-x86_64 \
 	-accel "$accel" -cpu EPYC,+svm,+npt -smp "$smp" -m "$mem" \
 	-kernel "$kernel" -initrd "$initrd" \

@@ -357,9 +357,26 @@ EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
 #define GMEM_PV_SMALL_STEP	4096
 
 /*
- * Store @value for [@start, @end) in @mt, widened over equal neighbours so
- * that the tree keeps one entry per run of equal values.  Either the whole
- * range is stored or, on -ENOMEM, nothing.
+ * Store @value for [@start, @end) in @mt.  Either the whole range is stored
+ * or, on -ENOMEM, nothing.
+ *
+ * The tree is in RCU mode (lookups are lockless), where a store that adds
+ * or removes an entry writes a new node and frees the old one after a
+ * grace period; only a store over exactly one existing entry's range
+ * replaces that entry's value in place, with no allocation.  So:
+ *  - a range that is exactly one entry is overwritten in place, not
+ *    widened over equal neighbours: a guest that converts the same range
+ *    back and forth (a DMA buffer, a bounce buffer) then allocates nothing
+ *    after the first conversion, at the price of an entry boundary between
+ *    equal values (gmem_pv_get_attributes() reports them as one extent);
+ *  - any other range is widened over equal neighbours, so that the tree
+ *    keeps one entry per run of equal values there, and boundaries left by
+ *    in-place stores go as soon as such a store covers them.
+ * An in-place store never adds an entry.  What it costs is memory: entries
+ * equal to their neighbours stay until a wider store covers them, so a
+ * guest that converts pages one at a time and each back again leaves up to
+ * one entry per page it converted, as many as a guest that keeps every
+ * other page shared makes anyway (gmem_frag_bench: about 190 bytes each).
  */
 static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 			 pgoff_t start, pgoff_t end, unsigned long value)
@@ -372,6 +389,8 @@ static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
 
 	mas_lock(&mas);
+	if (mas_walk(&mas) && mas.index == start && mas.last == end - 1)
+		goto store;
 	if (start) {
 		mas_set(&mas, start - 1);
 		if (mas_walk(&mas) == entry)
@@ -380,7 +399,7 @@ static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 	mas_set(&mas, end);
 	if (mas_walk(&mas) == entry)
 		last = mas.last;
-
+store:
 	mas_set_range(&mas, first, last);
 	r = mas_store_gfp(&mas, entry, GFP_KERNEL_ACCOUNT);
 	mas_unlock(&mas);
@@ -820,6 +839,13 @@ static long gmem_pv_get_attributes(struct file *file,
 			pgoff_t first = max(start, mas.index);
 			pgoff_t last = min(end - 1, mas.last);
 
+			/* Equal neighbours that gmem_pv_store() left apart. */
+			if (n && ext[n - 1].attributes == xa_to_value(entry) &&
+			    ext[n - 1].offset + ext[n - 1].size ==
+			    (u64)first << PAGE_SHIFT) {
+				ext[n - 1].size += (u64)(last - first + 1) << PAGE_SHIFT;
+				continue;
+			}
 			if (n == q.nr_extents)
 				break;
 			ext[n].offset = (u64)first << PAGE_SHIFT;

@@ -144,17 +144,28 @@ struct folio *gmem_pv_huge_get_folio(struct inode *inode, pgoff_t index,
 	return folio;
 }
 
-/* Are all pages of [@start, @start + GMEM_PV_HUGE_NR) in one state? */
+/*
+ * Are all pages of [@start, @start + GMEM_PV_HUGE_NR) in one state?  Equal
+ * neighbours are usually one entry, but a store in place leaves them apart
+ * (gmem_pv_store()): compare the values, not the entries.
+ */
 static bool gmem_pv_huge_uniform(struct gmem_pv_inode *pv, pgoff_t start)
 {
 	MA_STATE(mas, &pv->attributes, start, start);
-	bool uniform;
+	pgoff_t last = start + GMEM_PV_HUGE_NR - 1, next = start;
+	void *entry, *first = NULL;
 
-	/* Equal neighbours are merged: one entry covers a uniform range. */
 	rcu_read_lock();
-	uniform = mas_walk(&mas) && mas.last >= start + GMEM_PV_HUGE_NR - 1;
+	mas_for_each(&mas, entry, last) {
+		if (mas.index > next || (first && entry != first))
+			break;
+		first = entry;
+		next = mas.last + 1;
+		if (mas.last >= last)
+			break;
+	}
 	rcu_read_unlock();
-	return uniform;
+	return next > last;
 }
 
 /*

@@ -278,6 +278,27 @@ TEST(query_extents)
 	convert(fd, 0, GMEM_SIZE, 0, 0);
 	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 1);
 
+	/*
+	 * A page converted back and forth is stored in place, its entry left
+	 * beside equal neighbours: still one extent per run, however asked.
+	 */
+	convert(fd, 10 * PAGE_SIZE, PAGE_SIZE, priv, 0);
+	convert(fd, 10 * PAGE_SIZE, PAGE_SIZE, 0, 0);
+	convert(fd, 10 * PAGE_SIZE, PAGE_SIZE, priv, 0);
+	convert(fd, 10 * PAGE_SIZE, PAGE_SIZE, 0, 0);
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 1);
+	EXPECT_EXTENT(ext[0], 0, NPAGES, 0);
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 1), 1);
+	EXPECT_EXTENT(ext[0], 0, NPAGES, 0);
+	ASSERT_EQ(query(fd, 9 * PAGE_SIZE, 3 * PAGE_SIZE, ext, 8), 1);
+	EXPECT_EXTENT(ext[0], 9, 3, 0);
+	convert(fd, 11 * PAGE_SIZE, PAGE_SIZE, priv, 0);
+	ASSERT_EQ(query(fd, 0, GMEM_SIZE, ext, 8), 3);
+	EXPECT_EXTENT(ext[0], 0, 11, 0);
+	EXPECT_EXTENT(ext[1], 11, 1, priv);
+	EXPECT_EXTENT(ext[2], 12, NPAGES - 12, 0);
+	convert(fd, 0, GMEM_SIZE, 0, 0);
+
 	memset(&q, 0, sizeof(q));
 	q.extents = (u64)(unsigned long)ext;
 	q.size = GMEM_SIZE;
