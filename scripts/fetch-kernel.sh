@@ -27,6 +27,7 @@ want_version=7.3
 
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 log() { echo "fetch-kernel: $*" >&2; }
+. "$(dirname "$0")/private-apt.sh"
 # A safety net: a failure no check below expected still says where it was.
 trap 'echo "fetch-kernel: error: unexpected failure at line $LINENO: $BASH_COMMAND" >&2' ERR
 
@@ -159,26 +160,7 @@ fetch_from_apt() {
 		mirrors=$(list_debian_mirrors) || exit 1
 	fi
 	aptdir=$work/apt
-	mkdir -p "$aptdir/sources.list.d" "$aptdir/preferences.d" "$aptdir/state/lists/partial" \
-		 "$aptdir/cache/archives/partial" "$aptdir/dl" || die "cannot create $aptdir"
-	# Run as root, apt downloads as user _apt: let it reach and write its dirs.
-	chmod 755 "$work" "$aptdir" || die "cannot chmod $aptdir"
-	if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
-		chown _apt "$aptdir/dl" || die "cannot give $aptdir/dl to user _apt"
-	fi
-	cat > "$aptdir/apt.conf" <<-EOF
-	Dir::Etc::SourceList "$aptdir/sources.list";
-	Dir::Etc::SourceParts "$aptdir/sources.list.d";
-	Dir::Etc::Preferences "$aptdir/preferences";
-	Dir::Etc::PreferencesParts "$aptdir/preferences.d";
-	Dir::State "$aptdir/state";
-	Dir::Cache "$aptdir/cache";
-	APT::Get::List-Cleanup "false";
-	Acquire::Languages "none";
-	#clear APT::Update::Pre-Invoke;
-	#clear APT::Update::Post-Invoke;
-	#clear APT::Update::Post-Invoke-Success;
-	EOF
+	private_apt_init "$aptdir"
 	local opts=(-c "$aptdir/apt.conf")
 	for mirror in $mirrors; do
 		# Only the Packages index: no DEP-11, Contents, ... whatever the

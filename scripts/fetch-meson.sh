@@ -33,6 +33,7 @@ python=${GMEMPV_PYTHON:-/usr/bin/python3}
 
 die() { echo "fetch-meson: error: $*" >&2; exit 1; }
 log() { echo "fetch-meson: $*" >&2; }
+. "$(dirname "$0")/private-apt.sh"
 trap 'echo "fetch-meson: error: unexpected failure at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 [ -f "$dest/.gmempv-meson" ] && exit 0
@@ -49,25 +50,7 @@ download_deb() {
 	mirrors=$("$top/scripts/fetch-kernel.sh" --print-mirrors) ||
 		die "no Debian mirror (scripts/fetch-kernel.sh --print-mirrors failed, its message above)"
 	aptdir=$work/apt
-	mkdir -p "$aptdir/sources.list.d" "$aptdir/preferences.d" "$aptdir/state/lists/partial" \
-		 "$aptdir/cache/archives/partial" "$aptdir/dl" || die "cannot create $aptdir"
-	chmod 755 "$work" "$aptdir" || die "cannot chmod $aptdir"
-	if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
-		chown _apt "$aptdir/dl" || die "cannot give $aptdir/dl to user _apt"
-	fi
-	cat > "$aptdir/apt.conf" <<-EOF
-	Dir::Etc::SourceList "$aptdir/sources.list";
-	Dir::Etc::SourceParts "$aptdir/sources.list.d";
-	Dir::Etc::Preferences "$aptdir/preferences";
-	Dir::Etc::PreferencesParts "$aptdir/preferences.d";
-	Dir::State "$aptdir/state";
-	Dir::Cache "$aptdir/cache";
-	APT::Get::List-Cleanup "false";
-	Acquire::Languages "none";
-	#clear APT::Update::Pre-Invoke;
-	#clear APT::Update::Post-Invoke;
-	#clear APT::Update::Post-Invoke-Success;
-	EOF
+	private_apt_init "$aptdir"
 	local opts=(-c "$aptdir/apt.conf")
 	for mirror in $mirrors; do
 		echo "deb [signed-by=$keyring target=Packages] $mirror $suite main" \
