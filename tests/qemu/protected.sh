@@ -8,7 +8,7 @@
 #
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
-#               refusal_no_caps | demo
+#               refusal_no_caps | demo | profile
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
 # the others with it.  demo is make run's QEMU report.
@@ -299,6 +299,94 @@ demo() {
 	ok $? "report printed"
 }
 
+# profile: where the protected guest's disk time goes, measured side by
+# side with the unprotected baseline (same device, same workload:
+# gmemvm.test=diskprof, disk's dd runs between marks).  While QEMU runs, a
+# sampler in L1 snapshots at each GUEST-MARK the VM's KVM stats (debugfs
+# /sys/kernel/debug/kvm/PID-FD/), QEMU's page faults and its threads' CPU
+# time; the report gives each phase's deltas, next to the guest's own
+# counters.  A measurement: its cases only say that it ran.
+prof_snap() {	# prof_snap PID MARK: one line per counter, "MARK KEY VALUE"
+	for d in /sys/kernel/debug/kvm/"$1"-*; do
+		[ -d "$d" ] || continue
+		for f in "$d"/*; do
+			[ -f "$f" ] && echo "$2 kvm.${f##*/} $(cat "$f" 2>/dev/null)"
+		done
+	done
+	p=$1 m=$2
+	# /proc/PID/stat after "comm) ": state, ..., minflt is the 8th field,
+	# majflt the 10th, utime and stime the 12th and 13th
+	set -- $(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null)
+	echo "$m qemu.minflt ${8:-0}"
+	echo "$m qemu.majflt ${10:-0}"
+	echo "$m qemu.utime_ticks ${12:-0}"
+	echo "$m qemu.stime_ticks ${13:-0}"
+	for t in /proc/"$p"/task/*; do
+		c=$(tr ' /' _. < "$t/comm" 2>/dev/null)
+		set -- $(sed 's/.*) //' "$t/stat" 2>/dev/null)
+		echo "$m thread.$c.utime_ticks ${12:-0}"
+		echo "$m thread.$c.stime_ticks ${13:-0}"
+		echo "$m thread.$c.minflt ${8:-0}"
+	done
+	awk -v m="$m" '{ print m " vmstat." $1 " " $2 }' /proc/vmstat |
+		grep -E 'vmstat\.(thp_|pgfault|pgmajfault|nr_tlb)'
+}
+
+prof_sampler() {	# prof_sampler RAWLOG OUT: until QEMU is gone
+	seen=0 pid=
+	while :; do
+		p=$(pidof qemu-system-x86_64)
+		if [ -z "$p" ]; then
+			[ -n "$pid" ] && break
+			sleep 0.2
+			continue
+		fi
+		pid=$p
+		n=$(grep -c '^GUEST-MARK' "$1" 2>/dev/null)
+		while [ "${n:-0}" -gt "$seen" ]; do
+			seen=$((seen + 1))
+			m=$(grep '^GUEST-MARK' "$1" | sed -n "${seen}p" | tr -d '\r' | cut -d' ' -f2)
+			prof_snap "$pid" "$m" >> "$2"
+		done
+		sleep 0.2
+	done
+}
+
+# prof_delta OUT FROM TO: the counters that changed, TO minus FROM
+prof_delta() {
+	awk -v a="$2" -v b="$3" '$1 == a { x[$2] += $3 } $1 == b { y[$2] += $3; k[$2] = 1 }
+		END { for (i in k) if (y[i] - x[i] != 0) printf "%s=%.0f\n", i, y[i] - x[i] }' "$1" |
+		sort | tr '\n' ' '
+}
+
+profile_one() {	# profile_one NAME RUN_QEMU-OPTIONS...
+	n=$1
+	shift
+	out=/tmp/qe2e-prof-$n.snap
+	rm -f "$out"
+	prof_sampler "/tmp/qe2e-$n.log.raw" "$out" &
+	sp=$!
+	APPEND="printk.time=1 gmemvm.test=diskprof gmemvm.mb=$MB" run_qemu "$n" "$@" \
+		-- -name "$n,debug-threads=on"
+	wait $sp
+	echo "# ---- $n: $(grep -c . "$out" 2>/dev/null) samples at marks $(cut -d' ' -f1 "$out" 2>/dev/null | uniq | tr '\n' ' ')"
+	echo "# $n write phase: $(prof_delta "$out" pre-write post-write)"
+	echo "# $n read phase: $(prof_delta "$out" pre-read post-read)"
+	grep -E 'GUEST-DISK-(WRITE|READ)|GUEST-PROF (dd|memcpy)' "$log" | sed "s/^/# $n /"
+}
+
+profile() {
+	echo "1..2"
+	fail=0
+	profile_one prof_p --disk
+	exited 0 && disk_ok || fail=1
+	profile_one prof_u --unprotected --disk
+	[ "$(guest_status)" = 0 ] && disk_ok || fail=1
+	ok $fail "protected and unprotected diskprof runs completed, data intact"
+	[ -s /tmp/qe2e-prof-prof_p.snap ] && [ -s /tmp/qe2e-prof-prof_u.snap ]
+	ok $? "the host sampled both runs"
+}
+
 # --qemu PATH: another binary (a build without a fix, to see the test fail)
 if [ "$1" = --qemu ]; then
 	QEMU=$2
@@ -307,7 +395,7 @@ fi
 
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
-dma_private_fails | refusals | refusal_no_caps | demo)
+dma_private_fails | refusals | refusal_no_caps | demo | profile)
 	"$1" ;;
 *)
 	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo" >&2
