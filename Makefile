@@ -9,6 +9,7 @@
 #   make bench    run the benchmarks in L1 on the bench kernel, print their ratios
 #   make kernel   fetch, overlay, patch, configure and build the kernel only
 #   make patches  write the project as a git format-patch series (build/patches)
+#   make qemu-profile  where a protected QEMU guest's disk time goes
 #   make boot-count  count L2 boots that take an interrupt with IF clear
 #   make qemu     build QEMU 10.0 (x86_64, KVM only) for L1 (build/qemu)
 #
@@ -55,7 +56,7 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
 	qemu qemu-tree qemu-patches kernel-coco-check bench-kernel coco-suite patches patches-suite \
-	boot-count clean distclean help
+	qemu-profile boot-count clean distclean help
 .DEFAULT_GOAL := help
 
 help:
@@ -275,13 +276,17 @@ endif
 
 # How often L2 guests take an interrupt with IF clear, protected and not
 # (GMEMPV_BOOTS of each, 20 by default); a measurement, not a test.
+qemu-profile: initramfs
+	@scripts/run-l1.sh qemu-profile $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/qemu-profile
+	@python3 scripts/summarize.py $(BUILD)/qemu-profile/results.log $(BUILD)/qemu-profile/console.log
+
 boot-count: initramfs
 	@scripts/run-l1.sh boots $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/boots
 	@python3 scripts/summarize.py $(BUILD)/boots/results.log $(BUILD)/boots/console.log
 
 clean:
 	rm -rf $(KOBJ) $(KOBJ_COCO) $(KOBJ_BENCH) $(QOBJ) $(QSRC) $(SELFTESTS) $(STAGE) $(STAGE_BENCH) \
-		$(BUILD)/check $(BUILD)/check-smp $(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
+		$(BUILD)/check $(BUILD)/check-smp $(BUILD)/qemu-profile $(BUILD)/run $(BUILD)/*.cpio $(BUILD)/patches
 
 distclean:
 	rm -rf $(BUILD)
