@@ -40,7 +40,8 @@ def main():
     import test_make_patches
     import test_fetch_qemu
     import test_fetch_meson
-    return tap((test_summarize.Counting, test_summarize.TwoBoots, test_summarize.Splats) +
+    return tap((test_summarize.Counting, test_summarize.TwoBoots, test_summarize.Splats,
+                test_summarize.TwoVcpuGuestsPinned) +
                test_fetch_kernel.CASES + test_make_patches.CASES +
                test_fetch_qemu.CASES + test_fetch_meson.CASES)
 

@@ -6,6 +6,7 @@ lie, so every rule of its docstring has a case.  Prints TAP."""
 import contextlib
 import io
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -236,6 +237,22 @@ class TwoBoots(unittest.TestCase):
             if env is not None:
                 os.environ['GMEMPV_ONLY'] = env
 
+
+
+class TwoVcpuGuestsPinned(unittest.TestCase):
+    """tests/vmm/e2e.sh runs every 2-vCPU guest on one L1 CPU (build-and-test.rst,
+    "Two-vCPU guests run on one L1 CPU")."""
+
+    def test_each_two_vcpu_run_is_pinned(self):
+        path = os.path.join(os.path.dirname(__file__), '..', 'vmm', 'e2e.sh')
+        with open(path) as f:
+            text = f.read()
+        funcs = re.findall(r'^(\w+)\(\) \{\n(.*?)^\}', text, re.M | re.S)
+        two = [(n, b) for n, b in funcs if re.search(r'run_vmm .*-s 2\b', b)]
+        self.assertTrue(two)
+        for name, body in two:
+            first = body.index('run_vmm')
+            self.assertIn('pin_to_one_l1_cpu', body[:first], name)
 
 class Splats(unittest.TestCase):
     def test_clean_log(self):
