@@ -9,7 +9,7 @@
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
 #               refusal_no_caps | demo
-#   protected.sh check_log LOG
+#   protected.sh check_log extents|service_off LOG
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
 # the others with it.  demo is make run's QEMU report.
@@ -26,9 +26,12 @@ TMO=${GMEMPV_QEMU_L2_TIMEOUT:-300}
 PROT="-object gmem-pv-guest,id=gp0,debug-port=on"
 MACH_PROT="q35,confidential-guest-support=gp0"
 
-# run_qemu NAME [--unprotected] [--disk] [--] QEMU-ARGS... [-append-extra X]:
+# run_qemu NAME [--unprotected] [--object OBJ] [--cpu CPU] [--disk]
+#          [--] QEMU-ARGS...:
 # boot the L2 guest; its console and QEMU's messages in /tmp/qe2e-NAME.log,
 # QEMU's exit status in $rc.  Guest command line extras in $APPEND.
+# --object replaces the gmem-pv-guest object (same id gp0); --cpu
+# replaces -cpu host (an empty CPU: no -cpu, QEMU's default model).
 run_qemu() {
 	name=$1
 	shift
@@ -38,15 +41,19 @@ run_qemu() {
 	obj=$PROT
 	# XSAVE breaks L2 guests under nested TCG: the object clears it (and
 	# what it manages) for the protected guest; the baseline clears it too.
-	cpu=host
+	cpu="-cpu host"
+	# virtio-blk-pci, modern only, VIRTIO_F_ACCESS_PLATFORM
+	blk=virtio-blk-pci,iommu_platform=on,disable-legacy=on
 	devs=
 	while :; do
 		case "$1" in
-		--unprotected) mach=q35; obj=; cpu=host,-xsave; shift ;;
+		--unprotected) mach=q35; obj=; cpu="-cpu host,-xsave"; shift ;;
+		--object) obj="-object $2"; shift 2 ;;
+		--cpu) cpu=${2:+-cpu $2}; shift 2 ;;
 		--disk)
 			dd if=/dev/zero of=$disk bs=1M count=64 2>/dev/null
-			devs="-drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
-			devs="$devs -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on"
+			devs="$devs -drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
+			devs="$devs -device $blk,drive=d0"
 			shift ;;
 		--) shift; break ;;
 		*) break ;;
@@ -54,7 +61,7 @@ run_qemu() {
 	done
 	fw=
 	[ -n "$QEMU_FW" ] && fw="-L $QEMU_FW"
-	set -- $fw -accel kvm -cpu $cpu -m 512 -smp 1 -nodefaults -no-user-config \
+	set -- $fw -accel kvm $cpu -m 512 -smp 1 -nodefaults -no-user-config \
 		-display none -serial stdio -monitor none -no-reboot \
 		$obj -machine $mach $devs "$@" \
 		-kernel $V/bzImage -initrd $V/guest.cpio \
@@ -255,13 +262,58 @@ shared_extents() {
 	ok $? "the guest shared memory (swiotlb, kvmclock, rings): $gs pages"
 }
 
-# check_log FILE: the extents comparison alone on a saved guest log (the
+# service=off: QEMU services the guest's KVM_HC_MAP_GPA_RANGE from
+# KVM_EXIT_HYPERCALL, with KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd;
+# KVM's service is never enabled, so its counters stay 0.
+service_off() {
+	echo "1..9"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu service_off \
+		--object gmem-pv-guest,id=gp0,debug-port=on,service=off,guest-owned=off --disk
+	service_off_checks
+}
+
+service_off_checks() {
+	exited 0
+	ok $? "service=off: protected guest disk round trip exits 0 through the test port (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: .* KVM_HC_MAP_GPA_RANGE in QEMU$' "$log" &&
+		grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ]
+	ok $? "service=off: QEMU services the hypercall, the guest driver reports a protected guest (active=1)"
+	disk_ok
+	ok $? "service=off: $MB MiB pattern read back intact, image file in L1 matches"
+	tp=$(field qemu_to_private_pages 'gmem-pv: STATS')
+	ts=$(field qemu_to_shared_pages 'gmem-pv: STATS')
+	te=$(field qemu_conversion_errors 'gmem-pv: STATS')
+	[ -n "$tp" ] && [ "$tp" -gt 0 ] && [ -n "$ts" ] && [ "$ts" -gt 0 ] && [ "$te" = 0 ]
+	ok $? "service=off: QEMU converted (qemu_to_private_pages=$tp qemu_to_shared_pages=$ts qemu_conversion_errors=$te)"
+	bad=
+	for k in gmem_pv_hc_calls gmem_pv_hc_restarts gmem_pv_hc_errors \
+		 gmem_pv_hint_2m_pages gmem_pv_hint_1g_pages; do
+		v=$(field $k 'gmem-pv: STATS')
+		[ "$v" = 0 ] || bad="$bad $k=${v:-missing}"
+	done
+	[ -z "$bad" ]
+	ok $? "service=off: KVM's hypercall service did nothing (gmem_pv_hc_calls, _restarts, _errors, hint pages all 0)${bad:+:$bad}"
+	c=$(field gmem_pv_conversions 'gmem-pv: STATS')
+	[ -n "$c" ] && [ "$c" -gt 0 ]
+	ok $? "service=off: the conversions were KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd (gmem_pv_conversions=$c)"
+	extents_checks "service=off"
+	no_splat
+	ok $? "service=off: no kernel splat in the guest"
+}
+
+# check_log CHECKS FILE: the checks of a suite (extents: the comparison of
+# shared_extents; service_off) alone on a saved guest log (the
 # console and QEMU's messages, as run_qemu keeps them), e.g. one taken
-# from results.log and altered, to see the check fail
+# from results.log and altered, to see a check fail.  Offline there is no
+# disk image: the disk check fails.
 check_log() {
-	echo "1..2"
-	log=$1 name=check
-	extents_checks "$log"
+	log=$2 name=check rc=$(sed -n 's/^exit status \([0-9]*\) after.*/\1/p' "$2" | tail -1)
+	disk=/tmp/qe2e-check.disk
+	case "$1" in
+	extents) echo "1..2"; extents_checks "$log" ;;
+	service_off) echo "1..9"; service_off_checks ;;
+	esac
 }
 
 private_read_refused() {
@@ -396,13 +448,16 @@ fi
 
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
-dma_private_fails | refusals | refusal_no_caps | demo)
+dma_private_fails | refusals | refusal_no_caps | demo | service_off)
 	"$1" ;;
 check_log)
-	[ -f "$2" ] || { echo "usage: protected.sh check_log LOG" >&2; exit 2; }
-	check_log "$2" ;;
+	case "$2" in
+	extents | service_off) [ -f "$3" ] ;;
+	*) false ;;
+	esac || { echo "usage: protected.sh check_log extents|service_off LOG" >&2; exit 2; }
+	check_log "$2" "$3" ;;
 *)
-	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|check_log LOG" >&2
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|service_off|check_log CHECKS LOG" >&2
 	exit 2 ;;
 esac
 [ "$failed" = 0 ]
