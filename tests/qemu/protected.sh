@@ -9,7 +9,7 @@
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
 #               refusal_no_caps | demo
-#   protected.sh check_log extents|service_off LOG
+#   protected.sh check_log extents|service_off|microvm LOG
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
 # the others with it.  demo is make run's QEMU report.
@@ -26,11 +26,12 @@ TMO=${GMEMPV_QEMU_L2_TIMEOUT:-300}
 PROT="-object gmem-pv-guest,id=gp0,debug-port=on"
 MACH_PROT="q35,confidential-guest-support=gp0"
 
-# run_qemu NAME [--unprotected] [--object OBJ] [--cpu CPU] [--disk]
-#          [--] QEMU-ARGS...:
+# run_qemu NAME [--unprotected] [--object OBJ] [--microvm] [--cpu CPU]
+#          [--disk] [--] QEMU-ARGS...:
 # boot the L2 guest; its console and QEMU's messages in /tmp/qe2e-NAME.log,
 # QEMU's exit status in $rc.  Guest command line extras in $APPEND.
-# --object replaces the gmem-pv-guest object (same id gp0); --cpu
+# --object replaces the gmem-pv-guest object (same id gp0); --microvm
+# boots the protected machine on microvm, its disk on virtio-mmio; --cpu
 # replaces -cpu host (an empty CPU: no -cpu, QEMU's default model).
 run_qemu() {
 	name=$1
@@ -50,6 +51,13 @@ run_qemu() {
 		--unprotected) mach=q35; obj=; cpu="-cpu host,-xsave"; shift ;;
 		--object) obj="-object $2"; shift 2 ;;
 		--cpu) cpu=${2:+-cpu $2}; shift 2 ;;
+		--microvm)
+			# virtio-mmio is legacy (version 1) by default, whose
+			# 32 feature bits cannot carry ACCESS_PLATFORM (bit 33)
+			mach=microvm,confidential-guest-support=gp0
+			blk=virtio-blk-device,iommu_platform=on
+			devs="-global virtio-mmio.force-legacy=false"
+			shift ;;
 		--disk)
 			dd if=/dev/zero of=$disk bs=1M count=64 2>/dev/null
 			devs="$devs -drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
@@ -302,8 +310,37 @@ service_off_checks() {
 	ok $? "service=off: no kernel splat in the guest"
 }
 
+# microvm with the object: qboot, the disk on virtio-mmio (modern, with
+# ACCESS_PLATFORM), the guest bouncing through its shared swiotlb.
+microvm_protected() {
+	echo "1..8"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu microvm --microvm --disk
+	microvm_checks
+}
+
+microvm_checks() {
+	exited 0
+	ok $? "microvm: protected guest disk round trip exits 0 through the test port (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: .* MiB of RAM in 1 guest_memfd' "$log" &&
+		grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ]
+	ok $? "microvm: QEMU made a protected VM, the guest driver reports a protected guest (active=1)"
+	! grep -q -E '^pci [0-9a-f]{4}:' "$log" &&
+		grep -q -E 'virtio_blk virtio[0-9]+: .*\[vda\]' "$log"
+	ok $? "microvm: the disk is on virtio-mmio (no PCI device enumerated)"
+	disk_ok
+	ok $? "microvm: $MB MiB pattern read back intact, image file in L1 matches"
+	p=$(field shared_pages_end 'gmem-pv: STATS')
+	g=$(field guest_pages 'gmem-pv: STATS')
+	[ -n "$p" ] && [ "$p" -lt $((g / 2)) ]
+	ok $? "microvm: most of the guest's RAM is private at exit ($p of $g pages shared)"
+	extents_checks microvm
+	no_splat
+	ok $? "microvm: no kernel splat in the guest"
+}
+
 # check_log CHECKS FILE: the checks of a suite (extents: the comparison of
-# shared_extents; service_off) alone on a saved guest log (the
+# shared_extents; service_off; microvm) alone on a saved guest log (the
 # console and QEMU's messages, as run_qemu keeps them), e.g. one taken
 # from results.log and altered, to see a check fail.  Offline there is no
 # disk image: the disk check fails.
@@ -313,6 +350,7 @@ check_log() {
 	case "$1" in
 	extents) echo "1..2"; extents_checks "$log" ;;
 	service_off) echo "1..9"; service_off_checks ;;
+	microvm) echo "1..8"; microvm_checks ;;
 	esac
 }
 
@@ -448,16 +486,17 @@ fi
 
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
-dma_private_fails | refusals | refusal_no_caps | demo | service_off)
+dma_private_fails | refusals | refusal_no_caps | demo | service_off | \
+microvm_protected)
 	"$1" ;;
 check_log)
 	case "$2" in
-	extents | service_off) [ -f "$3" ] ;;
+	extents | service_off | microvm) [ -f "$3" ] ;;
 	*) false ;;
-	esac || { echo "usage: protected.sh check_log extents|service_off LOG" >&2; exit 2; }
+	esac || { echo "usage: protected.sh check_log extents|service_off|microvm LOG" >&2; exit 2; }
 	check_log "$2" "$3" ;;
 *)
-	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|service_off|check_log CHECKS LOG" >&2
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|service_off|microvm_protected|check_log CHECKS LOG" >&2
 	exit 2 ;;
 esac
 [ "$failed" = 0 ]
