@@ -8,7 +8,7 @@
 #
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
-#               refusal_no_caps | demo
+#               refusal_no_caps | service_off | microvm_protected | cpu_model | demo
 #   protected.sh check_log extents|service_off|microvm LOG
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
@@ -427,13 +427,31 @@ refusals() {
 	# migrate and savevm asked for on the monitor of a stopped VM
 	log=/tmp/qe2e-refuse-monitor.log
 	printf 'savevm s1\nmigrate -d exec:cat>/dev/null\ninfo migrate\nquit\n' |
-		timeout 120 "$QEMU" ${QEMU_FW:+-L $QEMU_FW} -accel kvm -m 512 -nodefaults \
+		timeout 120 "$QEMU" ${QEMU_FW:+-L $QEMU_FW} -accel kvm -cpu host -m 512 -nodefaults \
 			-no-user-config -display none -serial none -S -monitor stdio \
 			$PROT -machine $MACH_PROT -kernel $V/bzImage > $log 2>&1
 	sed -e 's/^/# /' $log
 	[ "$(grep -c 'migration and savevm are not supported' $log)" -ge 2 ] &&
 		! grep -q 'Migration status: completed' $log
 	ok $? "savevm and migrate on the monitor are refused, naming why"
+}
+
+# QEMU's default CPU model (qemu64) has no RDRAND, without which a
+# confidential guest's kernel panics in setup_arch() ("RDRAND is
+# defective.", before its console and before panic= is parsed, so it
+# hung silently): the object refuses such a model, naming RDRAND; with
+# +rdrand the same model boots protected.
+cpu_model() {
+	echo "1..3"
+	refuse rdrand "QEMU's default CPU model (qemu64, no RDRAND)" \
+		"CPU model lacks RDRAND (CPUID.1:ECX bit 30): a protected guest's kernel panics at boot without it" \
+		$PROT -machine $MACH_PROT
+	APPEND="gmemvm.test=boot" run_qemu cpu_rdrand --cpu qemu64,+rdrand
+	exited 0 && grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "-cpu qemu64,+rdrand: the protected guest reaches userspace and exits 0 (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ] && no_splat
+	ok $? "-cpu qemu64,+rdrand: the guest driver reports a protected guest (active=1), no splat"
 }
 
 refusal_no_caps() {
@@ -487,7 +505,7 @@ fi
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
 dma_private_fails | refusals | refusal_no_caps | demo | service_off | \
-microvm_protected)
+microvm_protected | cpu_model)
 	"$1" ;;
 check_log)
 	case "$2" in
@@ -496,7 +514,7 @@ check_log)
 	esac || { echo "usage: protected.sh check_log extents|service_off|microvm LOG" >&2; exit 2; }
 	check_log "$2" "$3" ;;
 *)
-	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|service_off|microvm_protected|check_log CHECKS LOG" >&2
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|service_off|microvm_protected|cpu_model|check_log CHECKS LOG" >&2
 	exit 2 ;;
 esac
 [ "$failed" = 0 ]
