@@ -8,7 +8,9 @@
 #
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
-#               refusal_no_caps | demo | profile
+#               refusal_no_caps | service_off | microvm_protected | cpu_model |
+#               demo | profile
+#   protected.sh check_log extents|service_off|microvm LOG
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
 # the others with it.  demo is make run's QEMU report.
@@ -25,9 +27,13 @@ TMO=${GMEMPV_QEMU_L2_TIMEOUT:-300}
 PROT="-object gmem-pv-guest,id=gp0,debug-port=on"
 MACH_PROT="q35,confidential-guest-support=gp0"
 
-# run_qemu NAME [--unprotected] [--disk] [--] QEMU-ARGS... [-append-extra X]:
+# run_qemu NAME [--unprotected] [--object OBJ] [--microvm] [--cpu CPU]
+#          [--disk] [--] QEMU-ARGS...:
 # boot the L2 guest; its console and QEMU's messages in /tmp/qe2e-NAME.log,
 # QEMU's exit status in $rc.  Guest command line extras in $APPEND.
+# --object replaces the gmem-pv-guest object (same id gp0); --microvm
+# boots the protected machine on microvm, its disk on virtio-mmio; --cpu
+# replaces -cpu host (an empty CPU: no -cpu, QEMU's default model).
 run_qemu() {
 	name=$1
 	shift
@@ -37,15 +43,26 @@ run_qemu() {
 	obj=$PROT
 	# XSAVE breaks L2 guests under nested TCG: the object clears it (and
 	# what it manages) for the protected guest; the baseline clears it too.
-	cpu=host
+	cpu="-cpu host"
+	# virtio-blk-pci, modern only, VIRTIO_F_ACCESS_PLATFORM
+	blk=virtio-blk-pci,iommu_platform=on,disable-legacy=on
 	devs=
 	while :; do
 		case "$1" in
-		--unprotected) mach=q35; obj=; cpu=host,-xsave; shift ;;
+		--unprotected) mach=q35; obj=; cpu="-cpu host,-xsave"; shift ;;
+		--object) obj="-object $2"; shift 2 ;;
+		--cpu) cpu=${2:+-cpu $2}; shift 2 ;;
+		--microvm)
+			# virtio-mmio is legacy (version 1) by default, whose
+			# 32 feature bits cannot carry ACCESS_PLATFORM (bit 33)
+			mach=microvm,confidential-guest-support=gp0
+			blk=virtio-blk-device,iommu_platform=on
+			devs="-global virtio-mmio.force-legacy=false"
+			shift ;;
 		--disk)
 			dd if=/dev/zero of=$disk bs=1M count=64 2>/dev/null
-			devs="-drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
-			devs="$devs -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on"
+			devs="$devs -drive file=$disk,if=none,id=d0,format=raw,cache=none,aio=threads"
+			devs="$devs -device $blk,drive=d0"
 			shift ;;
 		--) shift; break ;;
 		*) break ;;
@@ -53,7 +70,7 @@ run_qemu() {
 	done
 	fw=
 	[ -n "$QEMU_FW" ] && fw="-L $QEMU_FW"
-	set -- $fw -accel kvm -cpu $cpu -m 512 -smp 1 -nodefaults -no-user-config \
+	set -- $fw -accel kvm $cpu -m 512 -smp 1 -nodefaults -no-user-config \
 		-display none -serial stdio -monitor none -no-reboot \
 		$obj -machine $mach $devs "$@" \
 		-kernel $V/bzImage -initrd $V/guest.cpio \
@@ -137,24 +154,110 @@ disk_roundtrip() {
 	ok $? "unprotected: same round trip intact, image file matches"
 }
 
-# pages of the shared extents QEMU reported (call N) inside the guest's
-# e820 RAM ranges, as the driver hinted them (page aligned inward)
-shared_in_ram() {
-	ram=$(sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(usable\|System RAM\)$/\1 \2/p' "$log")
+# Shared GPAs by identity, as tests/vmm/e2e.sh compares them with the
+# reference VMM's: the guest driver's list (debugfs shared_ranges, printed
+# as GUEST-SHARED-RANGE at=exit lines, with their number and md5 on
+# GUEST-GMEMPV) against QEMU's exit report (SHARED-EXTENT call=N), range
+# for range.  QEMU's extents are cut to the guest's e820 RAM (BIOS-e820
+# usable / System RAM, page aligned inward, as the driver hints it): what
+# lies outside (the 640 KiB-1 MiB hole, firmware's reserved ranges) was
+# never hinted and stays shared, which qemu.rst documents.
+
+# e820_ram: the guest's e820 RAM ranges as "START END" (END exclusive,
+# both page aligned inward), in decimal
+e820_ram() {
+	sed -n 's/.*BIOS-e820: \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] *\(usable\|System RAM\)$/\1 \2/p' "$log" |
+	while read -r a b; do
+		echo "$(( (a + 4095) / 4096 * 4096 )) $(( (b + 1) / 4096 * 4096 ))"
+	done
+}
+
+# merge_ranges: "START END" lines (hex or decimal), sorted, touching ones
+# merged, printed as hex
+merge_ranges() {
+	mr_s= mr_e=
+	while read -r mr_a mr_b; do
+		if [ -n "$mr_e" ] && [ "$((mr_a))" -le "$((mr_e))" ]; then
+			[ "$((mr_b))" -gt "$((mr_e))" ] && mr_e=$mr_b
+		else
+			[ -n "$mr_s" ] && printf '0x%x 0x%x\n' "$mr_s" "$mr_e"
+			mr_s=$mr_a mr_e=$mr_b
+		fi
+	done
+	[ -n "$mr_s" ] && printf '0x%x 0x%x\n' "$mr_s" "$mr_e"
+	return 0
+}
+
+# qemu_ranges CALL: QEMU's shared extents of report CALL inside the
+# guest's e820 RAM, merged
+qemu_ranges() {
+	e820_ram > /tmp/qe2e-e820
 	grep "gmem-pv: SHARED-EXTENT call=$1 " "$log" |
-		sed 's/.* start=\(0x[0-9a-f]*\) end=\(0x[0-9a-f]*\).*/\1 \2/' > /tmp/qe2e-ext
-	total=0
-	echo "$ram" | { while read a b; do
-		[ -n "$a" ] || continue
-		rs=$(( (a + 4095) / 4096 ))
-		re=$(( (b + 1) / 4096 ))
-		while read s e; do
-			s=$((s / 4096)); e=$((e / 4096))
-			[ $s -lt $rs ] && s=$rs
-			[ $e -gt $re ] && e=$re
-			[ $e -gt $s ] && total=$((total + e - s))
-		done < /tmp/qe2e-ext
-	done; echo $total; }
+		sed 's/.* start=\(0x[0-9a-f]*\) end=\(0x[0-9a-f]*\).*/\1 \2/' |
+		while read -r s e; do
+			while read -r rs re; do
+				cs=$((s)) ce=$((e))
+				[ $cs -lt $rs ] && cs=$rs
+				[ $ce -gt $re ] && ce=$re
+				[ $ce -gt $cs ] && echo "$cs $ce"
+			done < /tmp/qe2e-e820
+		done | sort -n | merge_ranges
+}
+
+# ranges_pages: pages in the "START END" lines of stdin
+ranges_pages() {
+	rp_n=0
+	while read -r mr_a mr_b; do
+		rp_n=$((rp_n + (mr_b - mr_a) / 4096))
+	done
+	echo $rp_n
+}
+
+# same_shared CALL: the guest's list at exit, complete (its length and md5
+# as the guest printed them), is QEMU's report CALL in the guest's RAM,
+# range for range.  Says why not as TAP comments.
+same_shared() {
+	sr_g=/tmp/qe2e-$name.guest-ranges sr_h=/tmp/qe2e-$name.qemu-ranges
+	sed -n 's/^GUEST-SHARED-RANGE at=exit //p' "$log" > $sr_g
+	qemu_ranges "$1" > $sr_h
+	sr_line=$(grep '^GUEST-GMEMPV' "$log" | grep 'shared_ranges=' | tail -1)
+	sr_gn=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_ranges=//p')
+	sr_sum=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_ranges_md5=//p')
+	sr_gpages=$(echo "$sr_line" | tr ' ' '\n' | sed -n 's/^shared_pages=//p')
+	sr_n=$(wc -l < $sr_g | tr -d ' ')
+	sr_pages=$(ranges_pages < $sr_g)
+	echo "# shared GPAs at exit: guest $sr_n ranges, $sr_pages pages" \
+	     "(shared_pages=${sr_gpages:-?}); QEMU (call=$1, in e820 RAM)" \
+	     "$(wc -l < $sr_h | tr -d ' ') ranges, $(ranges_pages < $sr_h) pages"
+	if [ -z "$sr_line" ] || [ "$sr_gn" != "$sr_n" ] ||
+	   [ "$sr_sum" != "$(md5sum < $sr_g | cut -c1-32)" ]; then
+		echo "# the guest's list is incomplete (printed n=${sr_gn:-?} md5=${sr_sum:-?}; read $sr_n lines)"
+		return 1
+	fi
+	if [ "$sr_gpages" != "$sr_pages" ]; then
+		echo "# the guest's shared_pages ${sr_gpages:-?} is not its list's $sr_pages"
+		return 1
+	fi
+	if ! cmp -s $sr_g $sr_h; then
+		echo "# guest (-) and QEMU (+) differ:"
+		diff $sr_g $sr_h | grep '^[-+]0' | head -20 | sed 's/^/#   /'
+		return 1
+	fi
+	[ "$sr_n" -gt 0 ]
+}
+
+# exit_call: the number of QEMU's exit report (its last SHARED-EXTENTS-END)
+exit_call() {
+	grep 'gmem-pv: SHARED-EXTENTS-END' "$log" | tail -1 | sed 's/.*call=\([0-9]*\).*/\1/'
+}
+
+# extents_checks LABEL: QEMU's exit report equals the guest's list
+extents_checks() {
+	call=$(exit_call)
+	[ -n "$call" ] && grep -q "gmem-pv: SHARED-EXTENT call=$call " "$log"
+	ok $? "${1:+$1: }QEMU reported the guest_memfd's shared extents at exit (call ${call:-none})"
+	same_shared "$call"
+	ok $? "${1:+$1: }QEMU's shared extents in the guest's e820 RAM are exactly the guest driver's list, range for range ($sr_n ranges, $sr_pages pages)"
 }
 
 shared_extents() {
@@ -162,17 +265,94 @@ shared_extents() {
 	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu extents --disk
 	exited 0
 	ok $? "protected guest with a disk exits 0"
-	call=$(grep 'gmem-pv: SHARED-EXTENTS-END' "$log" | tail -1 | sed 's/.*call=\([0-9]*\).*/\1/')
-	[ -n "$call" ] && grep -q "gmem-pv: SHARED-EXTENT call=$call " "$log"
-	ok $? "QEMU reported the guest_memfd's shared extents at exit (call ${call:-none})"
-	q=$(shared_in_ram "$call")
+	extents_checks
 	gs=$(field shared_pages GUEST-GMEMPV)
-	all=$(field shared_pages 'gmem-pv: SHARED-EXTENTS-END')
-	echo "# shared pages: QEMU's extents in e820 RAM $q (all extents $all), guest driver's shared_pages $gs"
-	[ -n "$gs" ] && [ "$q" = "$gs" ]
-	ok $? "QEMU's shared extents in the guest's RAM == the guest driver's shared pages ($q == ${gs:-?})"
 	[ -n "$gs" ] && [ "$gs" -gt 0 ]
-	ok $? "the guest shared memory (swiotlb, kvmclock, rings)"
+	ok $? "the guest shared memory (swiotlb, kvmclock, rings): $gs pages"
+}
+
+# service=off: QEMU services the guest's KVM_HC_MAP_GPA_RANGE from
+# KVM_EXIT_HYPERCALL, with KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd;
+# KVM's service is never enabled, so its counters stay 0.
+service_off() {
+	echo "1..9"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu service_off \
+		--object gmem-pv-guest,id=gp0,debug-port=on,service=off,guest-owned=off --disk
+	service_off_checks
+}
+
+service_off_checks() {
+	exited 0
+	ok $? "service=off: protected guest disk round trip exits 0 through the test port (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: .* KVM_HC_MAP_GPA_RANGE in QEMU$' "$log" &&
+		grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ]
+	ok $? "service=off: QEMU services the hypercall, the guest driver reports a protected guest (active=1)"
+	disk_ok
+	ok $? "service=off: $MB MiB pattern read back intact, image file in L1 matches"
+	tp=$(field qemu_to_private_pages 'gmem-pv: STATS')
+	ts=$(field qemu_to_shared_pages 'gmem-pv: STATS')
+	te=$(field qemu_conversion_errors 'gmem-pv: STATS')
+	[ -n "$tp" ] && [ "$tp" -gt 0 ] && [ -n "$ts" ] && [ "$ts" -gt 0 ] && [ "$te" = 0 ]
+	ok $? "service=off: QEMU converted (qemu_to_private_pages=$tp qemu_to_shared_pages=$ts qemu_conversion_errors=$te)"
+	bad=
+	for k in gmem_pv_hc_calls gmem_pv_hc_restarts gmem_pv_hc_errors \
+		 gmem_pv_hint_2m_pages gmem_pv_hint_1g_pages; do
+		v=$(field $k 'gmem-pv: STATS')
+		[ "$v" = 0 ] || bad="$bad $k=${v:-missing}"
+	done
+	[ -z "$bad" ]
+	ok $? "service=off: KVM's hypercall service did nothing (gmem_pv_hc_calls, _restarts, _errors, hint pages all 0)${bad:+:$bad}"
+	c=$(field gmem_pv_conversions 'gmem-pv: STATS')
+	[ -n "$c" ] && [ "$c" -gt 0 ]
+	ok $? "service=off: the conversions were KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd (gmem_pv_conversions=$c)"
+	extents_checks "service=off"
+	no_splat
+	ok $? "service=off: no kernel splat in the guest"
+}
+
+# microvm with the object: qboot, the disk on virtio-mmio (modern, with
+# ACCESS_PLATFORM), the guest bouncing through its shared swiotlb.
+microvm_protected() {
+	echo "1..8"
+	APPEND="gmemvm.test=disk gmemvm.mb=$MB" run_qemu microvm --microvm --disk
+	microvm_checks
+}
+
+microvm_checks() {
+	exited 0
+	ok $? "microvm: protected guest disk round trip exits 0 through the test port (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: .* MiB of RAM in 1 guest_memfd' "$log" &&
+		grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ]
+	ok $? "microvm: QEMU made a protected VM, the guest driver reports a protected guest (active=1)"
+	! grep -q -E '^pci [0-9a-f]{4}:' "$log" &&
+		grep -q -E 'virtio_blk virtio[0-9]+: .*\[vda\]' "$log"
+	ok $? "microvm: the disk is on virtio-mmio (no PCI device enumerated)"
+	disk_ok
+	ok $? "microvm: $MB MiB pattern read back intact, image file in L1 matches"
+	p=$(field shared_pages_end 'gmem-pv: STATS')
+	g=$(field guest_pages 'gmem-pv: STATS')
+	[ -n "$p" ] && [ "$p" -lt $((g / 2)) ]
+	ok $? "microvm: most of the guest's RAM is private at exit ($p of $g pages shared)"
+	extents_checks microvm
+	no_splat
+	ok $? "microvm: no kernel splat in the guest"
+}
+
+# check_log CHECKS FILE: the checks of a suite (extents: the comparison of
+# shared_extents; service_off; microvm) alone on a saved guest log (the
+# console and QEMU's messages, as run_qemu keeps them), e.g. one taken
+# from results.log and altered, to see a check fail.  Offline there is no
+# disk image: the disk check fails.
+check_log() {
+	log=$2 name=check rc=$(sed -n 's/^exit status \([0-9]*\) after.*/\1/p' "$2" | tail -1)
+	disk=/tmp/qe2e-check.disk
+	case "$1" in
+	extents) echo "1..2"; extents_checks "$log" ;;
+	service_off) echo "1..9"; service_off_checks ;;
+	microvm) echo "1..8"; microvm_checks ;;
+	esac
 }
 
 private_read_refused() {
@@ -248,13 +428,31 @@ refusals() {
 	# migrate and savevm asked for on the monitor of a stopped VM
 	log=/tmp/qe2e-refuse-monitor.log
 	printf 'savevm s1\nmigrate -d exec:cat>/dev/null\ninfo migrate\nquit\n' |
-		timeout 120 "$QEMU" ${QEMU_FW:+-L $QEMU_FW} -accel kvm -m 512 -nodefaults \
+		timeout 120 "$QEMU" ${QEMU_FW:+-L $QEMU_FW} -accel kvm -cpu host -m 512 -nodefaults \
 			-no-user-config -display none -serial none -S -monitor stdio \
 			$PROT -machine $MACH_PROT -kernel $V/bzImage > $log 2>&1
 	sed -e 's/^/# /' $log
 	[ "$(grep -c 'migration and savevm are not supported' $log)" -ge 2 ] &&
 		! grep -q 'Migration status: completed' $log
 	ok $? "savevm and migrate on the monitor are refused, naming why"
+}
+
+# QEMU's default CPU model (qemu64) has no RDRAND, without which a
+# confidential guest's kernel panics in setup_arch() ("RDRAND is
+# defective.", before its console and before panic= is parsed, so it
+# hung silently): the object refuses such a model, naming RDRAND; with
+# +rdrand the same model boots protected.
+cpu_model() {
+	echo "1..3"
+	refuse rdrand "QEMU's default CPU model (qemu64, no RDRAND)" \
+		"CPU model lacks RDRAND (CPUID.1:ECX bit 30): a protected guest's kernel panics at boot without it" \
+		$PROT -machine $MACH_PROT
+	APPEND="gmemvm.test=boot" run_qemu cpu_rdrand --cpu qemu64,+rdrand
+	exited 0 && grep -q 'GUEST-USERSPACE' "$log"
+	ok $? "-cpu qemu64,+rdrand: the protected guest reaches userspace and exits 0 (QEMU $rc)"
+	grep -q 'gmem-pv: protected guest: memory private by default' "$log" &&
+		[ "$(field active GUEST-GMEMPV)" = 1 ] && no_splat
+	ok $? "-cpu qemu64,+rdrand: the guest driver reports a protected guest (active=1), no splat"
 }
 
 refusal_no_caps() {
@@ -395,10 +593,17 @@ fi
 
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
-dma_private_fails | refusals | refusal_no_caps | demo | profile)
+dma_private_fails | refusals | refusal_no_caps | demo | profile | service_off | \
+microvm_protected | cpu_model)
 	"$1" ;;
+check_log)
+	case "$2" in
+	extents | service_off | microvm) [ -f "$3" ] ;;
+	*) false ;;
+	esac || { echo "usage: protected.sh check_log extents|service_off|microvm LOG" >&2; exit 2; }
+	check_log "$2" "$3" ;;
 *)
-	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo" >&2
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|profile|service_off|microvm_protected|cpu_model|check_log CHECKS LOG" >&2
 	exit 2 ;;
 esac
 [ "$failed" = 0 ]

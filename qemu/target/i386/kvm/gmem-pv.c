@@ -513,6 +513,34 @@ static const MemoryRegionOps gmem_pv_port_ops = {
     },
 };
 
+/*
+ * CPUID a gmem-pv guest cannot boot without.  RDRAND: the guest is a
+ * confidential guest (CC_ATTR_GUEST_MEM_ENCRYPT), and Linux's
+ * cc_random_init() panics such a guest without it ("RDRAND is
+ * defective."), in setup_arch(), before its console is up and before
+ * panic= is parsed: with QEMU's default CPU model (qemu64) the guest
+ * printed nothing and spun in panic()'s delay loop until killed.
+ */
+static bool gmem_pv_check_cpus(void)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        CPUX86State *env = &X86_CPU(cs)->env;
+
+        if (!(env->features[FEAT_1_ECX] & CPUID_EXT_RDRAND)) {
+            error_report("gmem-pv-guest: vCPU %d's CPU model lacks RDRAND "
+                         "(CPUID.1:ECX bit 30): a protected guest's kernel "
+                         "panics at boot without it (\"RDRAND is "
+                         "defective.\", before its console), as every "
+                         "confidential guest's; use -cpu host or add "
+                         "+rdrand", cs->cpu_index);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void gmem_pv_machine_done(Notifier *n, void *data)
 {
     GmemPvGuest *gp = container_of(n, GmemPvGuest, machine_done);
@@ -523,6 +551,9 @@ static void gmem_pv_machine_done(Notifier *n, void *data)
     uint64_t pages = 0;
     int i;
 
+    if (!gmem_pv_check_cpus()) {
+        exit(1);
+    }
     gmem_pv_map_ranges(&gmem_pv_map);
     if (!gmem_pv_map.nr) {
         error_report("gmem-pv-guest: no guest RAM is in guest_memfd; "
