@@ -9,7 +9,7 @@
 #   protected.sh [--qemu PATH] protected_boot | disk_roundtrip | shared_extents |
 #               private_read_refused | dma_private_fails | refusals |
 #               refusal_no_caps | service_off | microvm_protected | cpu_model |
-#               demo | profile
+#               rng_rebind | demo | profile
 #   protected.sh check_log extents|service_off|microvm LOG
 #
 # refusal_no_caps runs with kvm loaded without vm_memory_attributes=0;
@@ -269,6 +269,26 @@ shared_extents() {
 	gs=$(field shared_pages GUEST-GMEMPV)
 	[ -n "$gs" ] && [ "$gs" -gt 0 ]
 	ok $? "the guest shared memory (swiotlb, kvmclock, rings): $gs pages"
+}
+
+# virtio-rng-pci (modern, ACCESS_PLATFORM) rebound 40 times: its
+# DMA-coherent rings converted both ways through the in-kernel service,
+# each read returning its bytes, and QEMU's extents at exit still the
+# guest's list.  $RNGDEV replaces the device (for a negative run).
+rng_rebind() {
+	echo "1..6"
+	APPEND="gmemvm.test=rng" run_qemu rng -- \
+		-device ${RNGDEV:-virtio-rng-pci,iommu_platform=on,disable-legacy=on}
+	exited 0
+	ok $? "protected guest with virtio-rng-pci (iommu_platform=on) exits 0 (QEMU $rc)"
+	grep -q 'GUEST-RNG rebinds=40 reads=40' "$log"
+	ok $? "40 rebinds, each read of /dev/hwrng returned 64 bytes ($(grep GUEST-RNG "$log" | tail -1))"
+	u=$(field pages_unshared GUEST-GMEMPV)
+	[ -n "$u" ] && [ "$u" -gt 0 ]
+	ok $? "the guest made its freed rings private again (pages_unshared=${u:-none})"
+	extents_checks
+	no_splat
+	ok $? "no kernel splat in the guest"
 }
 
 # service=off: QEMU services the guest's KVM_HC_MAP_GPA_RANGE from
@@ -594,7 +614,7 @@ fi
 case "$1" in
 protected_boot | disk_roundtrip | shared_extents | private_read_refused | \
 dma_private_fails | refusals | refusal_no_caps | demo | profile | service_off | \
-microvm_protected | cpu_model)
+microvm_protected | cpu_model | rng_rebind)
 	"$1" ;;
 check_log)
 	case "$2" in
@@ -603,7 +623,7 @@ check_log)
 	esac || { echo "usage: protected.sh check_log extents|service_off|microvm LOG" >&2; exit 2; }
 	check_log "$2" "$3" ;;
 *)
-	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|profile|service_off|microvm_protected|cpu_model|check_log CHECKS LOG" >&2
+	echo "usage: protected.sh protected_boot|disk_roundtrip|shared_extents|private_read_refused|dma_private_fails|refusals|refusal_no_caps|demo|profile|service_off|microvm_protected|cpu_model|rng_rebind|check_log CHECKS LOG" >&2
 	exit 2 ;;
 esac
 [ "$failed" = 0 ]
