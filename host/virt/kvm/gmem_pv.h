@@ -28,10 +28,15 @@
  *		memslots, whose shared pages are the VMM's memory
  * @kvm:	the VM the file was created for, for the stats of @huge files;
  *		only used while a file (which pins the VM) is live
+ * @user_reached: how many of the file's folios a host fault mapped since a
+ *		conversion last found them clean (gmem_pv_note_user_fault());
+ *		may overstate, after a hole is punched where host userspace
+ *		mapped, never understate
  */
 struct gmem_pv_inode {
 	struct maple_tree attributes;
 	struct maple_tree hints;
+	atomic_long_t user_reached;
 	bool owns_state;
 	bool huge;
 	bool huge_hinted;
@@ -55,6 +60,7 @@ void gmem_pv_inode_destroy(struct gmem_pv_inode *pv);
 int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags);
 bool gmem_pv_owns_state(struct inode *inode);
 bool gmem_pv_index_is_private(struct inode *inode, pgoff_t index);
+void gmem_pv_note_user_fault(struct inode *inode, struct folio *folio);
 long gmem_pv_ioctl(struct file *file, unsigned int ioctl, unsigned long arg);
 
 /* Provided by gmem_pv_huge.c. */
@@ -86,6 +92,11 @@ static inline bool gmem_pv_owns_state(struct inode *inode)
 static inline bool gmem_pv_index_is_private(struct inode *inode, pgoff_t index)
 {
 	return false;
+}
+
+static inline void gmem_pv_note_user_fault(struct inode *inode,
+					   struct folio *folio)
+{
 }
 
 static inline long gmem_pv_ioctl(struct file *file, unsigned int ioctl,

@@ -133,6 +133,7 @@ void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
 {
 	mt_init_flags(&pv->attributes, MT_FLAGS_USE_RCU);
 	mt_init_flags(&pv->hints, MT_FLAGS_USE_RCU);
+	atomic_long_set(&pv->user_reached, 0);
 	pv->owns_state = false;
 	pv->huge = false;
 	pv->huge_hinted = false;
@@ -407,16 +408,72 @@ store:
 }
 
 /*
- * Before a range becomes private, nothing but guest_memfd may hold its pages:
- * a page pinned by GUP (O_DIRECT, io_uring fixed buffers, vmsplice, vhost)
- * or still mapped by a fault that raced with the unmap would leave the host
- * a way in.  The caller took every host userspace mapping of the folios
- * away (gmem_pv_unmap_folios()) and holds the invalidate lock, under which
- * host faults map, so a folio may be neither mapped nor have any reference
- * beyond what folio_expected_ref_count() accounts for, plus the batch's.
- * References are the folio's, not a page's: a pin on any page of a 2 MiB
- * folio refuses the conversion of every page of it, and *@err_index names
- * the first page of the range in that folio.
+ * Host userspace reaches a guest_memfd folio only through a mapping of the
+ * file: guest_memfd has no read() or write(), and a GUP pin (O_DIRECT,
+ * io_uring fixed buffers, vmsplice, vhost, KVM's own accesses through the
+ * VMM's address) starts from a page table entry that a host fault put there.
+ * Every such fault marks the folio first, under the invalidate lock
+ * (gmem_pv_note_user_fault()), and a conversion to private, holding that
+ * lock for write, clears the mark of a folio it found unmapped and
+ * unreferenced.  A folio without the mark has had no host mapping since, so
+ * no pin either, and needs no reference check; whatever else holds it is
+ * the kernel (a KVM fault under way, which the invalidation turns back; the
+ * per-CPU LRU batches; KVM's own accesses through guest_memfd).  The inode
+ * counts its marked folios, so that a file with none, the common case once
+ * the guest made its memory private and every file without MMAP, is not
+ * even walked.
+ *
+ * The mark is PG_checked (PG_owner_priv_1), which a page cache folio's
+ * owner may use; guest_memfd folios are not swap-backed, so it is not
+ * PG_swapcache there.
+ */
+static bool gmem_pv_folio_user_reached(struct folio *folio)
+{
+	return folio_test_checked(folio);
+}
+
+/**
+ * gmem_pv_note_user_fault() - record that host userspace is mapping @folio
+ * @inode:	the guest_memfd's inode
+ * @folio:	the folio a host fault on @inode's mapping looked up, locked
+ *
+ * Called by kvm_gmem_fault_user_mapping() with the invalidate lock held
+ * (shared), before the folio is mapped and before the lock is dropped: a
+ * conversion to private that runs afterwards checks the folio's references.
+ * The folio lock orders this with the other host faults on the folio.
+ */
+void gmem_pv_note_user_fault(struct inode *inode, struct folio *folio)
+{
+	lockdep_assert_held(&inode->i_mapping->invalidate_lock);
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
+
+	if (gmem_pv_folio_user_reached(folio))
+		return;
+	folio_set_checked(folio);
+	atomic_long_inc(&kvm_gmem_pv_inode(inode)->user_reached);
+}
+
+/* A folio found unmapped and unreferenced, under the invalidate lock. */
+static void gmem_pv_folio_forget_user(struct inode *inode, struct folio *folio)
+{
+	folio_clear_checked(folio);
+	atomic_long_dec(&kvm_gmem_pv_inode(inode)->user_reached);
+}
+
+/*
+ * Before a range becomes private, host userspace may hold none of its pages:
+ * a page pinned by GUP or still mapped by a fault that raced with the unmap
+ * would leave the host a way in.  The caller took every host userspace
+ * mapping of the folios away (gmem_pv_unmap_folios()) and holds the
+ * invalidate lock, under which host faults look folios up, so a folio host
+ * userspace reached may be neither mapped nor have any reference beyond what
+ * folio_expected_ref_count() accounts for, plus the batch's; one it did not
+ * reach is not looked at (gmem_pv_folio_user_reached()), and a file where
+ * it reached none is not walked at all.  References are the folio's, not a
+ * page's: a pin on any page of a 2 MiB folio refuses the conversion of
+ * every page of it, and *@err_index names the first page of the range in
+ * that folio.  A folio found clean loses its mark: its next host mapping
+ * starts with a fault.
  */
 static int gmem_pv_check_unreferenced(struct address_space *mapping,
 				      pgoff_t start, pgoff_t end,
@@ -430,11 +487,16 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 
+	if (!atomic_long_read(&kvm_gmem_pv_inode(mapping->host)->user_reached))
+		return 0;
+
 	folio_batch_init(&fbatch);
 	while (!r && filemap_get_folios(mapping, &index, end - 1, &fbatch)) {
 		for (i = 0; i < folio_batch_count(&fbatch); i++) {
 			struct folio *folio = fbatch.folios[i];
 
+			if (!gmem_pv_folio_user_reached(folio))
+				continue;
 			/* The per-CPU LRU batches hold references too. */
 			lru_cache_drain_for_folio(folio, 1, &drained);
 			if (folio_mapped(folio) ||
@@ -444,6 +506,7 @@ static int gmem_pv_check_unreferenced(struct address_space *mapping,
 				r = -EAGAIN;
 				break;
 			}
+			gmem_pv_folio_forget_user(mapping->host, folio);
 		}
 		folio_batch_release(&fbatch);
 		cond_resched();
@@ -642,11 +705,9 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 		gmem_pv_unmap_folios(inode, start, end);
 
 	/*
-	 * Invalidate before looking for references: a KVM fault in the range
-	 * that starts from now on backs off before it takes one
-	 * (mmu_invalidate_retry_gfn_unsafe()), so only faults already under
-	 * way can fail the check.  That matters most for 2 MiB folios, which
-	 * a fault on any of their pages holds.
+	 * Invalidate before the state changes: a KVM fault in the range that
+	 * read the old state, or holds a folio it looked up for it, is sent
+	 * round again (mmu_invalidate_retry_gfn()).
 	 */
 	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);

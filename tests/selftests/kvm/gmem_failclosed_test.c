@@ -15,6 +15,9 @@
  *  - a page that host userspace pins, anywhere in a 2 MiB folio, keeps the
  *    folio from becoming private, while another thread maps and unmaps
  *    other pages of it (pinned_folio);
+ *  - a pin taken after a conversion found the folio clean and forgot that
+ *    host userspace had mapped it still keeps it from becoming private, in
+ *    4 KiB and 2 MiB folios (repin);
  *  - with KVM_GMEM_PV_HC_GUEST_OWNED, host userspace cannot share a
  *    private page with its contents; only the guest's hypercall can
  *    (guest_owned).
@@ -371,6 +374,116 @@ TEST(pinned_folio_vmsplice)
 TEST(pinned_folio_io_uring)
 {
 	pinned_folio_case(_metadata, true);
+}
+
+/* ---- a pin taken after a conversion found the folio clean --------------- */
+
+/*
+ * A conversion to private checks the references only of folios that a host
+ * fault mapped since the last conversion found them clean, and forgets that
+ * mark then.  A pin taken after that (on the page shared again and mapped
+ * anew) must still refuse the next conversion, in a file of 4 KiB folios and
+ * in one of 2 MiB folios, with the pin on the converted page or, in the 2 MiB
+ * folio, on another page of it; and the clean conversions themselves, and
+ * those of pages no host fault ever reached, succeed.
+ */
+FIXTURE(repin) {
+	struct kvm_vm *vm;
+	int fd;
+	u8 *mem;
+};
+
+FIXTURE_VARIANT(repin) {
+	u64 flags;
+	u64 pin_off;	/* the page pinned; the page converted is RP_OFF */
+};
+
+#define RP_SIZE		SZ_2M
+#define RP_OFF		(8 * PAGE_SIZE)
+
+FIXTURE_VARIANT_ADD(repin, folio_4k) {
+	.flags = 0,
+	.pin_off = RP_OFF,
+};
+
+FIXTURE_VARIANT_ADD(repin, folio_2m) {
+	.flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,
+	.pin_off = RP_OFF,
+};
+
+FIXTURE_VARIANT_ADD(repin, folio_2m_other_page) {
+	.flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,
+	.pin_off = 300 * PAGE_SIZE,
+};
+
+FIXTURE_SETUP(repin)
+{
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	if (variant->flags)
+		TEST_REQUIRE(vm_check_cap(self->vm, KVM_CAP_GUEST_MEMFD_FLAGS) &
+			     variant->flags);
+	self->fd = vm_create_guest_memfd(self->vm, RP_SIZE,
+					 GUEST_MEMFD_FLAG_MMAP |
+					 GUEST_MEMFD_FLAG_INIT_SHARED |
+					 variant->flags);
+	self->mem = kvm_mmap(RP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     self->fd);
+}
+
+FIXTURE_TEARDOWN(repin)
+{
+	kvm_munmap(self->mem, RP_SIZE);
+	close(self->fd);
+	kvm_vm_free(self->vm);
+}
+
+TEST_F(repin, pin_after_clean_conversion_refuses)
+{
+	struct iovec iov = { .iov_base = self->mem + variant->pin_off,
+			     .iov_len = PAGE_SIZE };
+	int pipefd[2], round, i;
+	u8 buf[PAGE_SIZE];
+
+	/* Never reached by host userspace: converts, and back. */
+	ASSERT_EQ(set_attributes2(self->fd, RP_SIZE - PAGE_SIZE, PAGE_SIZE,
+				  PRIV, 0), 0);
+	ASSERT_EQ(set_attributes2(self->fd, RP_SIZE - PAGE_SIZE, PAGE_SIZE,
+				  0, 0), 0);
+
+	for (round = 0; round < 3; round++) {
+		/* Mapped and unpinned: the conversion finds it clean. */
+		memset(self->mem + RP_OFF, 0x40 + round, PAGE_SIZE);
+		self->mem[variant->pin_off] = 0x40 + round;
+		ASSERT_EQ(set_attributes2(self->fd, RP_OFF, PAGE_SIZE, PRIV, 0), 0)
+			TH_LOG("round %d: clean conversion: %s", round,
+			       strerror(errno));
+		ASSERT_FALSE(host_can_read(self->mem + RP_OFF));
+		ASSERT_EQ(set_attributes2(self->fd, RP_OFF, PAGE_SIZE, 0,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE), 0);
+
+		/* Mapped anew and pinned: refused, whole request. */
+		ASSERT_EQ(pipe(pipefd), 0);
+		ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), PAGE_SIZE);
+		for (i = 0; i < 20; i++) {
+			ASSERT_NE(set_attributes2(self->fd, RP_OFF, PAGE_SIZE,
+						  PRIV, 0), 0)
+				TH_LOG("round %d, try %d: a pinned %s became private",
+				       round, i, variant->pin_off == RP_OFF ?
+				       "page" : "folio");
+			ASSERT_EQ(errno, EAGAIN);
+		}
+		ASSERT_TRUE(host_can_read(self->mem + RP_OFF));
+
+		/* The pin is gone: converts again. */
+		ASSERT_EQ(read(pipefd[0], buf, PAGE_SIZE), PAGE_SIZE);
+		ASSERT_EQ(buf[0], 0x40 + round);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		ASSERT_EQ(set_attributes2(self->fd, RP_OFF, PAGE_SIZE, PRIV, 0), 0);
+		ASSERT_FALSE(host_can_read(self->mem + RP_OFF));
+		ASSERT_EQ(set_attributes2(self->fd, RP_OFF, PAGE_SIZE, 0,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE), 0);
+	}
 }
 
 /* ---- the guest owns its contents ------------------------------------------ */
