@@ -55,7 +55,7 @@ KVM_BENCHES	:= gmem_pv/gmem_hypercall_bench gmem_pv/gmem_huge_bench \
 		   gmem_pv/gmem_scale_bench
 
 .PHONY: all kernel config tree selftests tools vmm initramfs check run bench harness \
-	qemu qemu-tree qemu-patches kernel-coco-check bench-kernel coco-suite patches patches-suite \
+	qemu qemu-tree qemu-patches kernel-coco-check bench-kernel coco-suite kconfig-suite patches patches-suite \
 	qemu-profile boot-count clean distclean help
 .DEFAULT_GOAL := help
 
@@ -113,6 +113,17 @@ coco-suite:
 	{ echo "GMEMPV-SUITE-BEGIN host/kernel_coco_build"; sed 's/^/# /' $(BUILD)/coco.out; \
 	  echo "GMEMPV-SUITE-END host/kernel_coco_build rc=$$rc secs=$$(($$(date +%s) - t))"; \
 	} > $(BUILD)/coco.log; cat $(BUILD)/coco.log
+
+# ---- Kconfig: what CONFIG_GMEM_PV excludes -----------------------------------
+# Starting from the test kernel's .config, kexec, kexec_file, hibernation and
+# memory hotplug each turned on must turn GMEM_PV off (guest.rst, "Not
+# supported").  `make check` counts it as the suite host/kconfig_unsupported.
+kconfig-suite: $(KOBJ)/.config
+	@t=$$(date +%s); scripts/kconfig-unsupported.sh $(KSRC) $(KOBJ) \
+		$(BUILD)/obj-kconfig > $(BUILD)/kconfig.tap 2>&1; rc=$$?; \
+	{ echo "GMEMPV-SUITE-BEGIN host/kconfig_unsupported"; cat $(BUILD)/kconfig.tap; \
+	  echo "GMEMPV-SUITE-END host/kconfig_unsupported rc=$$rc secs=$$(($$(date +%s) - t))"; \
+	} > $(BUILD)/kconfig.log; cat $(BUILD)/kconfig.log
 
 # ---- the series for kernel developers ---------------------------------------
 # scripts/make-patches.py writes the project as a git format-patch series
@@ -214,6 +225,7 @@ check: initramfs
 	@mkdir -p $(BUILD)
 	@$(MAKE) -s harness
 	@$(MAKE) -s coco-suite
+	@$(MAKE) -s kconfig-suite
 	@$(MAKE) -s patches-suite
 	@scripts/run-l1.sh check $(BZIMAGE) $(BUILD)/initramfs.cpio $(BUILD)/check
 	@rm -rf $(BUILD)/check-smp
@@ -222,8 +234,8 @@ check: initramfs
 	else \
 		echo "  QEMU    L1 check-smp: not booted, GMEMPV_ONLY selects none of its suites"; \
 	fi
-	@cat $(BUILD)/harness.log $(BUILD)/coco.log $(BUILD)/patches-series.log \
-		$(BUILD)/check/results.log > $(BUILD)/check/all.log
+	@cat $(BUILD)/harness.log $(BUILD)/coco.log $(BUILD)/kconfig.log \
+		$(BUILD)/patches-series.log $(BUILD)/check/results.log > $(BUILD)/check/all.log
 	@python3 scripts/summarize.py $(BUILD)/check/all.log $(BUILD)/check/console.log $(SUITES) \
 		--boot smp $(BUILD)/check-smp/results.log $(BUILD)/check-smp/console.log $(SUITES_SMP) \
 		> $(BUILD)/check/summary.txt; rc=$$?; cat $(BUILD)/check/summary.txt; exit $$rc
