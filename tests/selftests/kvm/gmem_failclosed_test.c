@@ -385,7 +385,9 @@ TEST(pinned_folio_io_uring)
  * anew) must still refuse the next conversion, in a file of 4 KiB folios and
  * in one of 2 MiB folios, with the pin on the converted page or, in the 2 MiB
  * folio, on another page of it; and the clean conversions themselves, and
- * those of pages no host fault ever reached, succeed.
+ * those of pages no host fault ever reached, succeed.  gmem-only: a
+ * guest_memfd of a split slot cannot be mapped by host userspace, so
+ * nothing there can pin it.
  */
 FIXTURE(repin) {
 	struct kvm_vm *vm;

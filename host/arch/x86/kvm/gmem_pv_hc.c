@@ -42,12 +42,13 @@
 #define GMEM_PV_HC_STEP		(SZ_1G >> PAGE_SHIFT)
 
 /*
- * KVM's own faults hold a page reference for a moment (another vCPU mapping
- * the page being converted, or with 2 MiB folios any page of the folio);
- * tell that from a pin by trying again for a while before reporting EAGAIN
- * to the guest.  A while, not a number of times: the fault may be running
- * on a vCPU that its host has preempted (nested, or an overcommitted host),
- * and retrying back to back would give up long before it is done.
+ * A host userspace fault that is mapping the page holds a reference for a
+ * moment (with 2 MiB folios, a fault on any page of the folio); tell that
+ * from a pin by trying again for a while before reporting EAGAIN to the
+ * guest.  KVM's own faults never fail the check (only folios host userspace
+ * mapped are looked at).  A while, not a number of times: the faulting
+ * thread may have been preempted (nested, or an overcommitted host), and
+ * retrying back to back would give up long before it is done.
  */
 #define GMEM_PV_HC_EAGAIN_NS	(20 * NSEC_PER_MSEC)
 
@@ -255,7 +256,7 @@ static int gmem_pv_hc_step(struct kvm *kvm, u64 gpa, u64 *npages, u64 attrs,
 			give_up = ktime_get_ns() + GMEM_PV_HC_EAGAIN_NS;
 		else if (ktime_get_ns() > give_up)
 			return -EAGAIN;
-		/* Let the fault that holds the page finish. */
+		/* Let the host fault that holds the page finish. */
 		usleep_range(100, 200);
 	}
 }
