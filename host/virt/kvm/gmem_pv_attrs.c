@@ -390,8 +390,9 @@ static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
 
 	mas_lock(&mas);
+	/* Still walked to that entry: the store needs no new walk. */
 	if (mas_walk(&mas) && mas.index == start && mas.last == end - 1)
-		goto store;
+		goto store_in_place;
 	if (start) {
 		mas_set(&mas, start - 1);
 		if (mas_walk(&mas) == entry)
@@ -400,8 +401,8 @@ static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
 	mas_set(&mas, end);
 	if (mas_walk(&mas) == entry)
 		last = mas.last;
-store:
 	mas_set_range(&mas, first, last);
+store_in_place:
 	r = mas_store_gfp(&mas, entry, GFP_KERNEL_ACCOUNT);
 	mas_unlock(&mas);
 	return r;
@@ -582,13 +583,17 @@ static void gmem_pv_count(struct kvm *kvm, pgoff_t npages, bool to_private,
 /*
  * Hints are advisory: one that cannot be stored is dropped.  A guest hints
  * the same size for the same memory with every conversion: that needs no
- * store (and no node allocated for one).
+ * store (and no node allocated for one).  Only a file of 2 MiB folios maps
+ * at more than 4 KiB, so only there is a hint read (gmem_pv_huge_hint()),
+ * and only there stored.
  */
 static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
 			       pgoff_t end, int hint)
 {
 	struct maple_tree *hints = &kvm_gmem_pv_inode(inode)->hints;
 
+	if (!gmem_pv_huge(inode))
+		return;
 	if (hint >= 0 && !gmem_pv_range_is(hints, start, end, hint))
 		gmem_pv_store(inode, hints, start, end, hint);
 }
@@ -646,13 +651,9 @@ static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
 
 	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
 
-	if (hint < 0 || gmem_pv_range_is(&pv->hints, start, end, hint))
+	if (hint < 0 || !gmem_pv_huge(inode) ||
+	    gmem_pv_range_is(&pv->hints, start, end, hint))
 		return;
-
-	if (!gmem_pv_huge(inode)) {
-		gmem_pv_store_hint(inode, start, end, hint);
-		return;
-	}
 
 	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
