@@ -276,7 +276,9 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 	u64 attrs = kvm_rdx_read_raw(vcpu);
 	u64 flags = READ_ONCE(vcpu->kvm->arch.gmem_pv_hc_flags);
 	struct kvm *kvm = vcpu->kvm;
-	u64 t0 = ktime_get_ns(), done, first;
+	/* The clock is read for the trace only. */
+	bool timed = trace_kvm_gmem_pv_map_gpa_range_enabled();
+	u64 t0 = timed ? ktime_get_ns() : 0, done, first;
 	bool changed = false, interrupted = false;
 	long ret = 0;
 	int r;
@@ -324,7 +326,7 @@ int kvm_gmem_pv_emulate_hypercall(struct kvm_vcpu *vcpu)
 
 	trace_kvm_gmem_pv_map_gpa_range(vcpu->vcpu_id, gpa + (first << PAGE_SHIFT),
 					done - first, npages - done, attrs, ret,
-					ktime_get_ns() - t0);
+					timed ? ktime_get_ns() - t0 : 0);
 	trace_kvm_gmem_pv_conversion_refused(KVM_GMEM_PV_TRACE_BY_HYPERCALL,
 					     vcpu->vcpu_id, gpa + (done << PAGE_SHIFT),
 					     (npages - done) << PAGE_SHIFT, attrs, ret,
