@@ -32,11 +32,17 @@
  *		conversion last found them clean (gmem_pv_note_user_fault());
  *		may overstate, after a hole is punched where host userspace
  *		mapped, never understate
+ * @kvm_reached: one bit per 2 MiB of file offsets (GMEM_PV_REGION_SHIFT):
+ *		set by every KVM fault that looked up the state of a page
+ *		there (gmem_pv_note_kvm_lookup()), cleared only by a
+ *		conversion that zapped the whole region; a region without it
+ *		has no KVM mapping
  */
 struct gmem_pv_inode {
 	struct maple_tree attributes;
 	struct maple_tree hints;
 	atomic_long_t user_reached;
+	unsigned long *kvm_reached;
 	bool owns_state;
 	bool huge;
 	bool huge_hinted;

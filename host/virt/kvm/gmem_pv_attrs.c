@@ -16,7 +16,8 @@
  * lockless (RCU); changes are made under the mapping's invalidate_lock held
  * for write, which also keeps host userspace faults and fallocate() out while
  * a range changes state.  KVM's own faults are kept out by the usual
- * mmu_invalidate begin/end protocol.
+ * mmu_invalidate begin/end protocol, where KVM may have mapped the range
+ * (gmem_pv_note_kvm_lookup()).
  */
 
 #include <linux/fs.h>
@@ -134,6 +135,7 @@ void gmem_pv_inode_alloc(struct gmem_pv_inode *pv)
 	mt_init_flags(&pv->attributes, MT_FLAGS_USE_RCU);
 	mt_init_flags(&pv->hints, MT_FLAGS_USE_RCU);
 	atomic_long_set(&pv->user_reached, 0);
+	pv->kvm_reached = NULL;
 	pv->owns_state = false;
 	pv->huge = false;
 	pv->huge_hinted = false;
@@ -145,6 +147,23 @@ void gmem_pv_inode_destroy(struct gmem_pv_inode *pv)
 {
 	mtree_destroy(&pv->attributes);
 	mtree_destroy(&pv->hints);
+	/* KVM faults read it under RCU, like the trees' nodes. */
+	if (pv->kvm_reached)
+		kvfree_rcu_mightsleep(pv->kvm_reached);
+}
+
+/*
+ * What KVM may have mapped is tracked per 2 MiB of file offsets: KVM maps
+ * these VMs' guest_memfd memory at most at 2 MiB (gmem_pv_huge_max_order(),
+ * kvm_gmem_pv_max_shared_level()), so a mapping covers pages of at most
+ * two regions.
+ */
+#define GMEM_PV_REGION_SHIFT	PMD_ORDER
+#define GMEM_PV_REGION_PAGES	BIT(GMEM_PV_REGION_SHIFT)
+
+static unsigned long gmem_pv_regions(pgoff_t nr)
+{
+	return DIV_ROUND_UP(nr, GMEM_PV_REGION_PAGES);
 }
 
 /**
@@ -175,6 +194,11 @@ int gmem_pv_inode_init(struct kvm *kvm, struct inode *inode, u64 flags)
 			      GFP_KERNEL_ACCOUNT);
 	if (r)
 		return r;
+
+	pv->kvm_reached = kvcalloc(BITS_TO_LONGS(gmem_pv_regions(nr)),
+				   sizeof(unsigned long), GFP_KERNEL_ACCOUNT);
+	if (!pv->kvm_reached)
+		return -ENOMEM;
 
 	r = gmem_pv_huge_init(kvm, inode, flags);
 	if (r)
@@ -278,6 +302,87 @@ static struct inode *gmem_pv_slot_inode_rcu(const struct kvm_memory_slot *slot)
 	return inode;
 }
 
+/*
+ * KVM maps a guest_memfd page only from a fault, and every KVM fault looks
+ * the page's state up through kvm_mem_is_private() after it snapshots
+ * mmu_invalidate_seq (kvm_mmu_faultin_pfn()), before it decides what and at
+ * which level to map.  That lookup marks the regions of the fault's 2 MiB
+ * guest frame, within its memslot (a huge mapping there covers them), and
+ * only then reads the state, with a full barrier in between; a conversion
+ * stores the new state, then, after a full barrier of its own, looks at the
+ * marks (gmem_pv_convert_unreached()).  So either the conversion sees the
+ * mark and invalidates as usual, or the fault reads the new state: a region
+ * without a mark has no KVM mapping that a conversion must zap, nor a fault
+ * under way that read the state it leaves.  A mark is cleared only inside
+ * an invalidation that zapped its whole region (gmem_pv_forget_kvm()): a
+ * fault that marked it before then either mapped before the zap, or is
+ * sent round again by mmu_invalidate_retry_gfn(), having read
+ * mmu_invalidate_seq before the mark.  KVM's shadow MMU prefetch, which
+ * maps without a fault, is off for these memslots.
+ */
+static void gmem_pv_note_kvm_region(unsigned long *reached, pgoff_t index)
+{
+	unsigned long region = index >> GMEM_PV_REGION_SHIFT;
+
+	/* The common case, a region already marked, writes nothing. */
+	if (!test_bit(region, reached))
+		set_bit(region, reached);
+}
+
+/* Under RCU, with the inode of @slot's guest_memfd. */
+static void gmem_pv_note_kvm_lookup(struct inode *inode,
+				    const struct kvm_memory_slot *slot,
+				    gfn_t gfn)
+{
+	unsigned long *reached = kvm_gmem_pv_inode(inode)->kvm_reached;
+	gfn_t frame = ALIGN_DOWN(gfn, GMEM_PV_REGION_PAGES);
+	gfn_t first = max(frame, slot->base_gfn);
+	gfn_t last = min(frame + GMEM_PV_REGION_PAGES,
+			 slot->base_gfn + slot->npages) - 1;
+
+	if (!reached)
+		return;
+	gmem_pv_note_kvm_region(reached, first - slot->base_gfn +
+					 slot->gmem.pgoff);
+	gmem_pv_note_kvm_region(reached, last - slot->base_gfn +
+					 slot->gmem.pgoff);
+	/* The mark before the state: pairs with gmem_pv_convert_unreached(). */
+	smp_mb();
+}
+
+/* May KVM have mapped a page of [@start, @end)? */
+static bool gmem_pv_kvm_reached(struct inode *inode, pgoff_t start,
+				pgoff_t end)
+{
+	unsigned long *reached = kvm_gmem_pv_inode(inode)->kvm_reached;
+	unsigned long last = (end - 1) >> GMEM_PV_REGION_SHIFT;
+
+	return find_next_bit(reached, last + 1,
+			     start >> GMEM_PV_REGION_SHIFT) <= last;
+}
+
+/*
+ * Inside an invalidation that zapped [@start, @end): clear the marks of the
+ * regions wholly inside it, one bit at a time, as KVM faults set others in
+ * the same words.
+ */
+static void gmem_pv_forget_kvm(struct inode *inode, pgoff_t start,
+			       pgoff_t end)
+{
+	unsigned long *reached = kvm_gmem_pv_inode(inode)->kvm_reached;
+	pgoff_t size = i_size_read(inode) >> PAGE_SHIFT;
+	unsigned long region = DIV_ROUND_UP(start, GMEM_PV_REGION_PAGES);
+	unsigned long last = end == size ? gmem_pv_regions(size) :
+			     end >> GMEM_PV_REGION_SHIFT;
+
+	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
+
+	for_each_set_bit_from(region, reached, last)
+		clear_bit(region, reached);
+	/* Cleared before the invalidation ends (mmu_invalidate_seq moves). */
+	smp_mb__after_atomic();
+}
+
 /**
  * kvm_gmem_pv_is_private() - is a guest frame private, by its guest_memfd
  * @kvm:	the VM, with kvm->srcu or slots_lock held
@@ -290,7 +395,9 @@ static struct inode *gmem_pv_slot_inode_rcu(const struct kvm_memory_slot *slot)
  * in from guest_memfd and exits, instead of mapping a split slot's shared
  * alias where the guest believes its private memory is.  The answer can be
  * stale as soon as it is returned: callers validate it against
- * mmu_invalidate_seq, which every conversion bumps.
+ * mmu_invalidate_seq, which every conversion of a range KVM may have mapped
+ * bumps, and the lookup marks the range as one KVM may map
+ * (gmem_pv_note_kvm_lookup()).
  *
  * Return: true if @gfn is backed by a guest_memfd page in the private state
  * or by a closed guest_memfd.
@@ -306,9 +413,13 @@ bool kvm_gmem_pv_is_private(struct kvm *kvm, gfn_t gfn)
 
 	rcu_read_lock();
 	inode = gmem_pv_slot_inode_rcu(slot);
-	private = !inode ||
-		  gmem_pv_index_is_private(inode, gfn - slot->base_gfn +
-						 slot->gmem.pgoff);
+	if (inode) {
+		gmem_pv_note_kvm_lookup(inode, slot, gfn);
+		private = gmem_pv_index_is_private(inode, gfn - slot->base_gfn +
+							  slot->gmem.pgoff);
+	} else {
+		private = true;
+	}
 	rcu_read_unlock();
 	return private;
 }
@@ -359,7 +470,8 @@ EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
 
 /*
  * Store @value for [@start, @end) in @mt.  Either the whole range is stored
- * or, on -ENOMEM, nothing.
+ * or, on -ENOMEM, nothing.  With @changed, a range that already holds @value
+ * is left alone and *@changed tells which it was.
  *
  * The tree is in RCU mode (lookups are lockless), where a store that adds
  * or removes an entry writes a new node and frees the old one after a
@@ -380,18 +492,30 @@ EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_pv_shared_range_uniform);
  * other page shared makes anyway (gmem_frag_bench: about 190 bytes each).
  */
 static int gmem_pv_store(struct inode *inode, struct maple_tree *mt,
-			 pgoff_t start, pgoff_t end, unsigned long value)
+			 pgoff_t start, pgoff_t end, unsigned long value,
+			 bool *changed)
 {
 	MA_STATE(mas, mt, start, start);
-	void *entry = xa_mk_value(value);
+	void *entry = xa_mk_value(value), *found;
 	pgoff_t first = start, last = end - 1;
 	int r;
 
 	lockdep_assert_held_write(&inode->i_mapping->invalidate_lock);
 
 	mas_lock(&mas);
+	found = mas_walk(&mas);
+	if (changed) {
+		/* One walk both to see whether anything changes and to store. */
+		*changed = found != entry ||
+			   (mas.last < last &&
+			    !gmem_pv_range_is(mt, mas.last + 1, end, value));
+		if (!*changed) {
+			mas_unlock(&mas);
+			return 0;
+		}
+	}
 	/* Still walked to that entry: the store needs no new walk. */
-	if (mas_walk(&mas) && mas.index == start && mas.last == end - 1)
+	if (found && mas.index == start && mas.last == end - 1)
 		goto store_in_place;
 	if (start) {
 		mas_set(&mas, start - 1);
@@ -595,7 +719,7 @@ static void gmem_pv_store_hint(struct inode *inode, pgoff_t start,
 	if (!gmem_pv_huge(inode))
 		return;
 	if (hint >= 0 && !gmem_pv_range_is(hints, start, end, hint))
-		gmem_pv_store(inode, hints, start, end, hint);
+		gmem_pv_store(inode, hints, start, end, hint, NULL);
 }
 
 /*
@@ -661,6 +785,72 @@ static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
 	kvm_gmem_invalidate_range_end(inode, zstart, zend);
 }
 
+/*
+ * A conversion of a range that no KVM fault looked up since an invalidation
+ * last zapped it (gmem_pv_kvm_reached()): KVM maps nothing there, so there
+ * is nothing to zap and no invalidation to run, unless a fault looks the
+ * range up while the state changes.  Store, then look again: a fault that
+ * marked the range before that may have read the old state, and the
+ * invalidation that follows zaps what it mapped or sends it round again (it
+ * read mmu_invalidate_seq before the state).  Not for a content mode: a
+ * range made shared is zeroed inside the invalidation, where no vCPU can
+ * map it (gmem_pv_convert()).  The caller did what shared -> private needs
+ * from host userspace.  A range already in the new state only records the
+ * hint, as gmem_pv_convert() does.
+ */
+static int gmem_pv_convert_unreached(struct inode *inode, pgoff_t start,
+				     pgoff_t end, unsigned long attrs,
+				     int hint, pgoff_t *err_index,
+				     bool *changed)
+{
+	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	enum kvm_gfn_range_filter filter = to_private ? KVM_FILTER_SHARED :
+							KVM_FILTER_PRIVATE;
+	pgoff_t zstart = start, zend = end;
+	int r;
+
+	r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end, attrs,
+			  changed);
+	if (r) {
+		*changed = false;
+		*err_index = start;
+		return r;
+	}
+	if (!*changed) {
+		gmem_pv_update_hint(inode, start, end, hint);
+		return 0;
+	}
+	gmem_pv_store_hint(inode, start, end, hint);
+
+	/* The state before the mark: pairs with gmem_pv_note_kvm_lookup(). */
+	smp_mb();
+	if (gmem_pv_kvm_reached(inode, start, end)) {
+		gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
+		kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
+		kvm_gmem_invalidate_range_end(inode, zstart, zend);
+	}
+	return 0;
+}
+
+/*
+ * Whether gmem_pv_convert_unreached() can do the whole conversion, before
+ * anything else is looked at: no content mode, KVM mapped nothing in the
+ * range, and for shared -> private host userspace reached no folio of the
+ * file (gmem_pv_check_unreferenced() would find nothing to check, and
+ * gmem_pv_unmap_folios() nothing to unmap).
+ */
+static bool gmem_pv_convert_needs_nothing(struct inode *inode, pgoff_t start,
+					  pgoff_t end, bool to_private,
+					  u64 flags)
+{
+	if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+		return false;
+	if (to_private &&
+	    atomic_long_read(&kvm_gmem_pv_inode(inode)->user_reached))
+		return false;
+	return !gmem_pv_kvm_reached(inode, start, end);
+}
+
 /**
  * gmem_pv_convert() - change the state of a range of a guest_memfd
  * @kvm:	the VM that asked, for its stats
@@ -674,12 +864,15 @@ static void gmem_pv_update_hint(struct inode *inode, pgoff_t start,
  * @changed:	set to whether any page changed state, or NULL
  *
  * All or nothing: on error no page changed state.  Shared -> private first
- * takes every host userspace mapping of the range's folios away.  Then
- * KVM's mappings are zapped over gmem_pv_invalidation_cover() inside an
+ * takes every host userspace mapping of the range's folios away.  Then,
+ * where KVM may have mapped the range (gmem_pv_kvm_reached()), KVM's
+ * mappings are zapped over gmem_pv_invalidation_cover() inside an
  * mmu_invalidate begin/end; within it, shared -> private fails with -EAGAIN
  * if any folio is still referenced from outside guest_memfd, else the new
  * state is stored; the invalidation ends, which sends racing KVM faults
- * round again.  A range already in the new state only records the hint.
+ * round again.  Where KVM has not, the state changes without an
+ * invalidation (gmem_pv_convert_unreached()).  A range already in the new
+ * state only records the hint.
  *
  * Return: 0, -EAGAIN or -ENOMEM.
  */
@@ -697,6 +890,13 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 
 	filemap_invalidate_lock(mapping);
 
+	if (gmem_pv_convert_needs_nothing(inode, start, end, to_private,
+					  flags)) {
+		r = gmem_pv_convert_unreached(inode, start, end, attrs, hint,
+					      err_index, &did);
+		goto out;
+	}
+
 	if (gmem_pv_range_is(gmem_pv_attributes(inode), start, end, attrs)) {
 		gmem_pv_update_hint(inode, start, end, hint);
 		goto out;
@@ -705,18 +905,32 @@ static int gmem_pv_convert(struct kvm *kvm, struct inode *inode, pgoff_t start,
 	if (to_private)
 		gmem_pv_unmap_folios(inode, start, end);
 
+	/* Host userspace reached the file: KVM still may not have. */
+	if (!(flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) &&
+	    !gmem_pv_kvm_reached(inode, start, end)) {
+		if (to_private)
+			r = gmem_pv_check_unreferenced(mapping, start, end,
+						       err_index);
+		if (!r)
+			r = gmem_pv_convert_unreached(inode, start, end, attrs,
+						      hint, err_index, &did);
+		goto out;
+	}
+
+	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
+
 	/*
 	 * Invalidate before the state changes: a KVM fault in the range that
 	 * read the old state, or holds a folio it looked up for it, is sent
 	 * round again (mmu_invalidate_retry_gfn()).
 	 */
-	gmem_pv_invalidation_cover(inode, &zstart, &zend, &filter);
 	kvm_gmem_invalidate_range_start(inode, zstart, zend, filter);
+	gmem_pv_forget_kvm(inode, zstart, zend);
 	if (to_private)
 		r = gmem_pv_check_unreferenced(mapping, start, end, err_index);
 	if (!r) {
 		r = gmem_pv_store(inode, gmem_pv_attributes(inode), start, end,
-				  attrs);
+				  attrs, NULL);
 		if (r)
 			*err_index = start;
 		else if (flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
