@@ -20,7 +20,10 @@
  *    4 KiB and 2 MiB folios (repin);
  *  - with KVM_GMEM_PV_HC_GUEST_OWNED, host userspace cannot share a
  *    private page with its contents; only the guest's hypercall can
- *    (guest_owned).
+ *    (guest_owned);
+ *  - a nested guest's faults do not make KVM prefetch private gfns from
+ *    the VMM's memory: the nested guest's writes to its host's private
+ *    pages reach guest_memfd, never userspace_addr (nested_prefetch).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +43,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "svm_util.h"
 #include "test_util.h"
 #include "ucall_common.h"
 #include "kselftest_harness.h"
@@ -168,6 +172,144 @@ TEST_F(split_huge_alias, private_writes_stay_out_of_shared_memory)
 		}
 		ASSERT_EQ(shared[off], 0x22) TH_LOG("offset 0x%lx", off);
 	}
+}
+
+/* ---- a nested guest next to private pages ------------------------------ */
+
+#define NP_PAGES	8	/* one aligned group of KVM's PTE_PREFETCH_NUM */
+#define NP_SECRET	0x5e
+
+/* What the nested guest read from each private page before writing it. */
+static u8 l2_seen[NP_PAGES];
+
+/*
+ * The nested guest reads the shared first page, which the shadow MMU
+ * faults in for it and, where it may, prefetches the neighbours of from
+ * the host's NPT entries; then it reads and writes the private pages
+ * after it.
+ */
+static void l2_prefetch_neighbours(void)
+{
+	u64 i;
+
+	(void)READ_ONCE(*(u8 *)TEST_GPA);
+	for (i = 1; i < NP_PAGES; i++) {
+		l2_seen[i] = READ_ONCE(*(u8 *)(TEST_GPA + i * PAGE_SIZE));
+		WRITE_ONCE(*(u8 *)(TEST_GPA + i * PAGE_SIZE), NP_SECRET);
+	}
+	vmmcall();
+}
+
+static void guest_nested_prefetch(struct svm_test_data *svm)
+{
+	u64 off;
+
+	generic_svm_setup(svm, l2_prefetch_neighbours);
+	run_guest(svm->vmcb, svm->vmcb_gpa);
+	GUEST_ASSERT_EQ(svm->vmcb->control.exit_code, SVM_EXIT_VMMCALL);
+	/* The nested guest saw this guest's private memory, and wrote it. */
+	for (off = PAGE_SIZE; off < NP_PAGES * PAGE_SIZE; off += PAGE_SIZE) {
+		__GUEST_ASSERT(!l2_seen[off / PAGE_SIZE],
+			       "the nested guest read 0x%x from private page 0x%lx",
+			       l2_seen[off / PAGE_SIZE], off);
+		__GUEST_ASSERT(READ_ONCE(*(u8 *)(TEST_GPA + off)) == NP_SECRET,
+			       "private page 0x%lx reads 0x%x", off,
+			       READ_ONCE(*(u8 *)(TEST_GPA + off)));
+	}
+	GUEST_DONE();
+}
+
+FIXTURE(nested_prefetch) {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct gmem_pv_mem m;
+};
+
+FIXTURE_VARIANT(nested_prefetch) {
+	enum gmem_pv_layout layout;
+	u64 gmem_flags;
+};
+
+FIXTURE_VARIANT_ADD(nested_prefetch, gmem_only_4k) {
+	.layout = GMEM_PV_LAYOUT_GMEM_ONLY,
+};
+
+FIXTURE_VARIANT_ADD(nested_prefetch, split_4k) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_4K,
+};
+
+FIXTURE_VARIANT_ADD(nested_prefetch, split_thp) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_THP,
+};
+
+FIXTURE_VARIANT_ADD(nested_prefetch, split_thp_2m) {
+	.layout = GMEM_PV_LAYOUT_SPLIT_THP,
+	.gmem_flags = GUEST_MEMFD_FLAG_GMEM_PV_HUGE,
+};
+
+FIXTURE_SETUP(nested_prefetch)
+{
+	gva_t svm_gva;
+	u64 off;
+
+	self->vm = NULL;
+	/* The test machine has both: a skip here would hide the case. */
+	ASSERT_TRUE(kvm_cpu_has(X86_FEATURE_SVM) && kvm_cpu_has_npt())
+		TH_LOG("this case needs nested SVM with NPT");
+
+	self->vm = vm_create_shape_with_one_vcpu(gmem_pv_protected_shape,
+						 &self->vcpu,
+						 guest_nested_prefetch);
+	vm_enable_npt(self->vm);
+	vcpu_alloc_svm(self->vm, &svm_gva);
+	gmem_pv_mem_add(self->vm, &self->m, TEST_SLOT, TEST_GPA, SZ_2M,
+			variant->gmem_flags, variant->layout);
+	virt_map(self->vm, TEST_GPA, TEST_GPA, NP_PAGES);
+	tdp_identity_map_default_memslots(self->vm);
+	tdp_map(self->vm, TEST_GPA, TEST_GPA, NP_PAGES * PAGE_SIZE);
+	/*
+	 * KVM prefetches only from accessed NPT entries, and writably only
+	 * from dirty ones (else the nested guest's write faults).
+	 */
+	for (off = 0; off < NP_PAGES * PAGE_SIZE; off += PAGE_SIZE)
+		*tdp_get_pte(self->vm, TEST_GPA + off) |=
+			PTE_ACCESSED_MASK(&self->vm->stage2_mmu) |
+			PTE_DIRTY_MASK(&self->vm->stage2_mmu);
+	vcpu_args_set(self->vcpu, 1, svm_gva);
+}
+
+FIXTURE_TEARDOWN(nested_prefetch)
+{
+	if (!self->vm)
+		return;
+	kvm_vm_free(self->vm);
+	gmem_pv_mem_free(&self->m);
+}
+
+/*
+ * The first page is shared, the other seven private.  In a split memslot
+ * the host has the VMM's memory behind all eight present (a prefetch could
+ * map it); the nested guest's writes must land in guest_memfd, not there.
+ */
+TEST_F(nested_prefetch, private_neighbours_not_prefetched)
+{
+	bool split = variant->layout != GMEM_PV_LAYOUT_GMEM_ONLY;
+	u8 *shared = self->m.shared;
+	struct ucall uc;
+	u64 off;
+
+	convert(self->m.fd, 0, PAGE_SIZE, 0, 0);
+	for (off = 0; off < NP_PAGES * PAGE_SIZE; off += PAGE_SIZE) {
+		if (!off || split)
+			shared[off] = 0x11;
+	}
+
+	ASSERT_EQ(gmem_pv_run_to_ucall(self->vcpu, &uc), UCALL_DONE);
+
+	ASSERT_EQ(shared[0], 0x11);
+	for (off = PAGE_SIZE; split && off < NP_PAGES * PAGE_SIZE; off += PAGE_SIZE)
+		ASSERT_EQ(shared[off], 0x11)
+			TH_LOG("private write at 0x%lx in the VMM's memory", off);
 }
 
 /* ---- a split memslot whose guest_memfd was closed ----------------------- */
