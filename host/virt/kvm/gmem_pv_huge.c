@@ -211,8 +211,10 @@ static unsigned long gmem_pv_huge_hint(struct gmem_pv_inode *pv, pgoff_t start)
  * Return: PMD_ORDER when @folio is a PMD-order folio that the memslot maps
  * to a 2 MiB-aligned guest frame, all its pages are in one state and the
  * guest's hints (or the file's default) allow 2 MiB; else 0.  The caller
- * validates the answer against mmu_invalidate_seq: every conversion
- * invalidates the 2 MiB cover of what it converts.
+ * validates the answer against mmu_invalidate_seq: every conversion of a
+ * range KVM may have mapped invalidates the 2 MiB cover of what it
+ * converts, and the lookup of the faulting page marks the region as one
+ * KVM may map first (gmem_pv_note_kvm_lookup()).
  */
 int gmem_pv_huge_max_order(struct kvm *kvm, struct kvm_memory_slot *slot,
 			   struct inode *inode, struct folio *folio,

@@ -20,9 +20,10 @@
  * and the guest's private writes there would land in the VMM's memory.  Map
  * at 2 MiB only where guest_memfd says the whole 2 MiB frame is shared and
  * the memslot maps 2 MiB-aligned guest_memfd ranges to 2 MiB guest frames
- * (a conversion invalidates the 2 MiB-aligned cover, in file offsets, of
- * what it converts), and never at 1 GiB.  Other memslots and VMs:
- * @max_level.  What it limits is traced (kvm_gmem_pv_level_limited).
+ * (a conversion of a range KVM may have mapped, which the fault's own
+ * state lookup marks first, invalidates the 2 MiB-aligned cover, in file
+ * offsets, of what it converts), and never at 1 GiB.  Other memslots and
+ * VMs: @max_level.  What it limits is traced (kvm_gmem_pv_level_limited).
  */
 static inline int kvm_gmem_pv_max_shared_level(struct kvm *kvm,
 					       const struct kvm_memory_slot *slot,
